@@ -1,0 +1,57 @@
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CRANFIELD = SHARED / "cranfield"
+
+# Small and quick: enough training for copied phrases to find their document.
+TINY_ENCODER = {"hidden_dim": 48, "embed_dim": 48}
+TINY_STEPS = 60
+
+
+def cranfield_documents() -> list[dict]:
+    if not (CRANFIELD / "corpus.jsonl").is_file():
+        pytest.skip("../shared/data/cranfield is not available")
+    with open(CRANFIELD / "corpus.jsonl") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def write_corpus(folder: Path, documents: list[dict], text_files: int) -> Path:
+    """`text_files` documents as .txt files, the rest as one .jsonl file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for document in documents[:text_files]:
+        (folder / f"doc{document['_id']}.txt").write_text(document["text"])
+    with open(folder / "records.jsonl", "w") as records:
+        for document in documents[text_files:]:
+            records.write(json.dumps({"id": f"rec{document['_id']}", "title": document["title"], "text": document["text"]}) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """80 Cranfield abstracts: 60 .txt files and a 20-record .jsonl file."""
+    documents = cranfield_documents()
+    random.Random(1).shuffle(documents)
+    return write_corpus(tmp_path_factory.mktemp("corpus"), documents[:80], text_files=60)
+
+
+@pytest.fixture(scope="session")
+def small_index(small_corpus, tmp_path_factory):
+    from vecsearch import Retriever
+    from vecsearch.training import TrainConfig
+
+    index_dir = tmp_path_factory.mktemp("index") / "idx"
+    Retriever.build(
+        small_corpus, index_dir, encoder_config=TINY_ENCODER,
+        train_config=TrainConfig(steps=TINY_STEPS, batch_size=32), show_progress=False,
+    )
+    return index_dir
+
+
+def phrase_from(text: str, words: int, rng: random.Random) -> str:
+    tokens = text.split()
+    start = rng.randrange(0, max(1, len(tokens) - words))
+    return " ".join(tokens[start : start + words])

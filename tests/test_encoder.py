@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from vecsearch.encoder import CELLS, POOLINGS, ElmanCell, EncoderConfig, RNNEncoder, pad_batch
+from vecsearch.tokenizer import load_tokenizer, save_tokenizer, train_tokenizer, token_ids
+from vecsearch.training import TrainConfig, fit
+
+TEXTS = [
+    "the boundary layer separates at high angles of attack",
+    "heat transfer in laminar flow over a flat plate",
+    "Shock waves in supersonic flow",
+    "a",
+    "buckling of thin cylindrical shells under axial compression and pressure",
+] * 4
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(TEXTS, vocab_size=300)
+
+
+def test_tokenizer_lowercases_and_round_trips(tokenizer, tmp_path):
+    assert tokenizer.encode("SHOCK Waves").tokens == tokenizer.encode("shock waves").tokens
+    assert tokenizer.token_to_id("[PAD]") == 0 and tokenizer.token_to_id("[UNK]") == 1
+    assert train_tokenizer(TEXTS, vocab_size=300).to_str() == tokenizer.to_str()  # reproducible
+    save_tokenizer(tokenizer, tmp_path)
+    assert load_tokenizer(tmp_path).encode("shock waves").ids == tokenizer.encode("shock waves").ids
+    assert token_ids(tokenizer, ["", "shock waves " * 100], max_length=7)[1].__len__() == 7
+    assert token_ids(tokenizer, [""], max_length=7) == [[tokenizer.token_to_id("[UNK]")]]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_every_cell_and_pooling_gives_unit_vectors_independent_of_batching(tokenizer, cell, pooling, bidirectional):
+    torch.manual_seed(0)
+    config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=16, hidden_dim=12, cell=cell,
+                           pooling=pooling, bidirectional=bidirectional)
+    encoder = RNNEncoder(config, tokenizer)
+    vectors = encoder.encode(TEXTS, batch_size=3)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), config.dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    # Padding must not leak into a text's vector: alone or batched, the same result.
+    alone = np.stack([encoder.encode([t])[0] for t in TEXTS[:5]])
+    assert np.allclose(alone, vectors[:5], atol=1e-5)
+
+
+def test_simple_cell_is_the_textbook_elman_cell():
+    torch.manual_seed(0)
+    cell = ElmanCell(3, 4)
+    x, h = torch.randn(2, 3), torch.randn(2, 4)
+    weight, bias = cell.linear.weight, cell.linear.bias
+    expected = torch.tanh(torch.cat([x, h], 1) @ weight.T + bias)
+    assert torch.allclose(cell(x, h), expected)
+
+
+def test_last_pooling_is_the_final_hidden_state(tokenizer):
+    torch.manual_seed(0)
+    config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=6, cell="simple",
+                           pooling="last", bidirectional=False)
+    encoder = RNNEncoder(config, tokenizer).eval()
+    ids = encoder.tokenize(["heat transfer in laminar flow"])[0]
+    h = torch.zeros(1, 6)
+    with torch.no_grad():
+        for token in ids:
+            h = encoder.rnn.cells[0](encoder.embedding(torch.tensor([token])), h)
+        expected = torch.nn.functional.normalize(h, dim=-1)
+        assert torch.allclose(encoder(*pad_batch([ids])), expected, atol=1e-6)
+
+
+def test_save_and_load_give_the_same_vectors(tokenizer, tmp_path):
+    encoder = RNNEncoder(EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8, cell="lstm",
+                                       output_dim=5), tokenizer)
+    encoder.save(tmp_path)
+    assert (tmp_path / "encoder.safetensors").is_file()
+    loaded = RNNEncoder.load(tmp_path)
+    assert loaded.config == encoder.config
+    assert np.array_equal(loaded.encode(TEXTS), encoder.encode(TEXTS))
+
+
+def test_training_is_deterministic_for_a_seed_and_lowers_the_loss():
+    texts = [f"{t} number {i}" for i, t in enumerate(TEXTS * 3)]
+    doc_ids = [str(i) for i in range(len(texts))]
+    config = TrainConfig(steps=12, batch_size=8, seed=3)
+    settings = {"hidden_dim": 16, "embed_dim": 16}
+    first, result = fit(texts, doc_ids, settings, config, show_progress=False)
+    second, _ = fit(texts, doc_ids, settings, config, show_progress=False)
+    assert np.array_equal(first.encode(texts), second.encode(texts))
+    assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
+    other, _ = fit(texts, doc_ids, settings, TrainConfig(steps=12, batch_size=8, seed=4), show_progress=False)
+    assert not np.array_equal(first.encode(texts), other.encode(texts))

@@ -1,0 +1,37 @@
+import math
+
+import numpy as np
+import pytest
+
+from vecsearch.evaluation import ndcg, recall, reciprocal_rank, score_run
+from vecsearch.fusion import fuse
+
+
+def test_metrics_match_a_hand_computed_case():
+    judged = {"a": 3, "b": 1, "c": 2, "z": 0}
+    ranking = ["x", "a", "z", "b"]
+    # DCG = 3/log2(3) + 1/log2(5); ideal order a(3), c(2), b(1)
+    dcg = 3 / math.log2(3) + 1 / math.log2(5)
+    idcg = 3 / math.log2(2) + 2 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg(ranking, judged) == pytest.approx(dcg / idcg)
+    assert recall(ranking, judged) == pytest.approx(2 / 3)
+    assert reciprocal_rank(ranking, judged) == pytest.approx(1 / 2)
+    assert ndcg(["a", "c", "b"], judged) == pytest.approx(1.0)
+    assert ndcg(["a"] + ["x"] * 9 + ["c"], judged, k=10) == pytest.approx(3 / idcg)
+
+
+def test_score_run_averages_over_judged_queries():
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
+    metrics = score_run({"q1": ["a"], "q2": ["x", "b"]}, qrels)
+    assert metrics["mrr@10"] == pytest.approx(0.75)
+    assert metrics["recall@100"] == pytest.approx(1.0)
+
+
+def test_fusion_rewards_agreement_and_respects_the_dense_weight():
+    dense = (np.array([1, 2, 3]), np.zeros(3))
+    lexical = (np.array([3, 4, 1]), np.zeros(3))
+    ids, scores = fuse(dense, lexical, dense_weight=1.0)
+    assert ids[0] in (1, 3) and set(ids[:2]) == {1, 3}
+    ids, _ = fuse(dense, lexical, dense_weight=0.0)
+    assert ids[:3].tolist() == [3, 4, 1]
+    assert np.all(np.diff(scores) <= 0)

@@ -1,0 +1,77 @@
+import json
+import random
+
+import numpy as np
+import pytest
+
+from vecsearch import Hit, Retriever
+from vecsearch.errors import VecsearchError
+from vecsearch.indexdir import MANIFEST, live_version
+
+from .conftest import phrase_from
+
+
+def test_a_copied_sentence_brings_its_document_back_first(small_index, small_corpus):
+    retriever = Retriever.load(small_index)
+    text = (small_corpus / sorted(p.name for p in small_corpus.glob("*.txt"))[0]).read_text()
+    hits = retriever.search(phrase_from(text, 12, random.Random(0)), k=5, mode="dense")
+    assert isinstance(hits[0], Hit)
+    assert hits[0].id == sorted(p.name for p in small_corpus.glob("*.txt"))[0]
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert len({h.id for h in hits}) == len(hits)  # one hit per document
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_every_mode_finds_record_documents(small_index, small_corpus, mode):
+    record = json.loads((small_corpus / "records.jsonl").read_text().splitlines()[3])
+    hits = Retriever.load(small_index).search(phrase_from(record["text"], 12, random.Random(1)), k=3, mode=mode)
+    assert hits[0].id == record["id"]
+    assert hits[0].source == "records.jsonl"
+
+
+def test_encoder_is_exposed_and_vectors_match_the_index(small_index):
+    retriever = Retriever.load(small_index)
+    vectors = retriever.encoder.encode(["heat transfer", "shock waves"])
+    assert vectors.shape == (2, retriever.index.d) and vectors.dtype == np.float32
+    stored = retriever.index.reconstruct(0)
+    assert np.allclose(retriever.encoder.encode([retriever.store.passages([0])[0].text])[0], stored, atol=1e-5)
+
+
+def test_bad_queries_and_options_are_clear_errors(small_index):
+    retriever = Retriever.load(small_index)
+    for query in ("", "   \n"):
+        with pytest.raises(VecsearchError, match="empty query"):
+            retriever.search(query)
+    with pytest.raises(VecsearchError, match="unknown mode"):
+        retriever.search("drag", mode="psychic")
+    with pytest.raises(VecsearchError, match="k must be"):
+        retriever.search("drag", k=0)
+
+
+def test_loading_checks_the_format_version(small_index, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_index, copy)
+    manifest_path = live_version(copy) / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 99
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(VecsearchError, match="format 99.*upgrade"):
+        Retriever.load(copy)
+    with pytest.raises(VecsearchError, match="no index at"):
+        Retriever.load(tmp_path / "missing")
+    (tmp_path / "foreign").mkdir()
+    with pytest.raises(VecsearchError, match="not a vecsearch index"):
+        Retriever.load(tmp_path / "foreign")
+
+
+def test_rebuilding_replaces_the_version_and_reuses_a_model(small_index, small_corpus, tmp_path):
+    index_dir = tmp_path / "reuse"
+    first = Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False)
+    second = Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False)
+    assert first.version_dir.name == "v000001" and second.version_dir.name == "v000002"
+    assert not first.version_dir.exists()  # superseded versions are removed
+    assert second.manifest["training"] is None
+    assert np.array_equal(second.encoder.encode(["drag"]), Retriever.load(small_index).encoder.encode(["drag"]))

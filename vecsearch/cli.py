@@ -1,0 +1,274 @@
+"""The `vecsearch` command line: parse, call the Retriever, print. No logic of its own.
+
+Heavy modules (torch, faiss, datasets) are imported inside the commands, so that
+`--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import time
+
+import click
+
+from . import __version__
+from .errors import VecsearchError
+
+DEFAULT_INDEX = "indexes/default"
+
+
+class _Group(click.Group):
+    """Turns expected failures into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except VecsearchError as error:
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted; the index was left as it was", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as error:
+            if os.environ.get("VECSEARCH_DEBUG"):
+                raise
+            click.echo(f"error: {type(error).__name__}: {error} (VECSEARCH_DEBUG=1 shows the traceback)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vecsearch")
+def main():
+    """Semantic search with a recurrent neural network trained on your own documents.
+
+    \b
+      vecsearch index corpus/            train an encoder on corpus/ and index it
+      vecsearch query "some question"    search the index
+      vecsearch info                     describe the index
+    """
+
+
+def index_option(function):
+    return click.option(
+        "--index",
+        "index_dir",
+        default=DEFAULT_INDEX,
+        envvar="VECSEARCH_INDEX",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Index directory (or set VECSEARCH_INDEX).",
+    )(function)
+
+
+def training_options(function):
+    """Options of the encoder and its training, shared by `index`, `train` and `eval`."""
+    options = [
+        click.option("--cell", type=click.Choice(["simple", "gru", "lstm"]), default="gru", show_default=True,
+                     help="Recurrent cell: the textbook Elman cell, GRU or LSTM."),
+        click.option("--pooling", type=click.Choice(["mean", "max", "last"]), default="mean", show_default=True,
+                     help="How hidden states become one vector ('last' = final hidden state)."),
+        click.option("--hidden", "hidden_dim", type=click.IntRange(8, 4096), default=128, show_default=True,
+                     help="Hidden units per direction."),
+        click.option("--bidirectional/--unidirectional", default=True, show_default=True,
+                     help="Read the text in both directions."),
+        click.option("--steps", type=click.IntRange(1), default=None,
+                     help="Training steps (default: the training recipe's)."),
+        click.option("--train-minutes", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Stop training after this many minutes, whatever the steps."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same model)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, seed):
+    from .training import TrainConfig
+
+    encoder_config = {"cell": cell, "pooling": pooling, "hidden_dim": hidden_dim, "bidirectional": bidirectional}
+    train_config = TrainConfig(seed=seed, minutes=train_minutes)
+    if steps is not None:
+        train_config.steps = steps
+    return encoder_config, train_config
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@index_option
+@click.option("--text-field", default="text", show_default=True, help="Field holding the text in JSON/CSV/Parquet records.")
+@click.option("--model", type=click.Path(file_okay=False), default=None,
+              help="Reuse a trained encoder (from `vecsearch train` or another index) instead of training.")
+@click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default="auto", show_default=True,
+              help="FAISS index: exact 'flat', or approximate 'hnsw'/'ivf'; 'auto' picks by size.")
+@training_options
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def index(path, index_dir, text_field, model, index_type, as_json, **training):
+    """Train an encoder on the documents in PATH and build a searchable index.
+
+    PATH is a folder (read recursively) or a file. .txt/.md/.rst files are one
+    document each; .jsonl/.json/.csv/.parquet files hold one document per record.
+
+    \b
+    Example:
+      vecsearch index docs/ --index indexes/docs
+    """
+    from .corpus import CorpusReport
+    from .retriever import Retriever
+
+    encoder_config, train_config = _training(**training)
+    report = CorpusReport()
+    started = time.perf_counter()
+    retriever = Retriever.build(
+        path, index_dir, text_field=text_field, model=model, encoder_config=encoder_config,
+        train_config=train_config, index_type=index_type, report=report,
+    )
+    info = retriever.info()
+    summary = {
+        "index": index_dir,
+        "files": report.files,
+        "documents": info["documents"],
+        "passages": info["passages"],
+        "skipped": len(report.skipped),
+        "seconds": round(time.perf_counter() - started, 2),
+        "timings": retriever.manifest["timings"],
+        "index_type": info["index_type"],
+    }
+    _print_skipped(report)
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary["timings"].items())
+    click.echo(
+        f"indexed {summary['documents']} documents ({summary['passages']} passages) "
+        f"in {summary['seconds']:.1f}s -> {index_dir}  [{timings}]"
+    )
+    if report.skipped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in report.reasons().most_common())
+        click.echo(f"skipped {len(report.skipped)}: {reasons}")
+
+
+def _print_skipped(report, limit: int = 10) -> None:
+    for where, reason in report.skipped[:limit]:
+        click.echo(f"skipped {where}: {reason}", err=True)
+    if len(report.skipped) > limit:
+        click.echo(f"... and {len(report.skipped) - limit} more skipped", err=True)
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Folder to write the model to.")
+@click.option("--text-field", default="text", show_default=True, help="Field holding the text in JSON/CSV/Parquet records.")
+@training_options
+def train(path, output, text_field, **training):
+    """Train an encoder on PATH without indexing; reuse it with `index --model`.
+
+    \b
+    Example:
+      vecsearch train docs/ -o models/docs && vecsearch index more-docs/ --model models/docs
+    """
+    from .corpus import CorpusReport, read_corpus
+    from .training import fit
+
+    encoder_config, train_config = _training(**training)
+    report = CorpusReport()
+    _, passages = read_corpus(path, text_field, report=report)
+    _print_skipped(report)
+    encoder, result = fit([p.text for p in passages], [p.doc_id for p in passages], encoder_config, train_config)
+    encoder.save(output)
+    click.echo(f"trained {result.steps} steps in {result.seconds:.1f}s on {len(passages)} passages -> {output}")
+
+
+@main.command()
+@click.argument("text")
+@click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of documents to return.")
+@click.option("--mode", type=click.Choice(["dense", "lexical", "hybrid"]), default=None,
+              help="dense (RNN vectors), lexical (BM25) or hybrid (fused); default: the index's choice.")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print hits as a JSON list.")
+def query(text, k, mode, index_dir, as_json):
+    """Search the index for TEXT; prints the best documents, one hit each.
+
+    \b
+    Example:
+      vecsearch query "how do RNNs keep context?" -k 5
+      vecsearch query "boundary layer" --json | jq '.[0].id'
+    """
+    from .retriever import Retriever
+
+    hits = Retriever.load(index_dir).search(text, k=k, mode=mode)
+    if as_json:
+        click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no results")
+    for hit in hits:
+        click.echo(f"{hit.rank:>3}  {hit.score:.4f}  {hit.id}" + (f"  ({hit.source})" if hit.source != hit.id else ""))
+        snippet = textwrap.shorten(" ".join(hit.text.split()), width=200, placeholder=" ...")
+        click.echo(textwrap.indent(snippet, "     "))
+
+
+@main.command()
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def info(index_dir, as_json):
+    """Describe an index: documents, passages, encoder, index type, size."""
+    from .retriever import Retriever
+
+    details = Retriever.load(index_dir).info()
+    if as_json:
+        click.echo(json.dumps(details))
+        return
+    encoder = details["encoder"]
+    rows = {
+        "index": f"{details['index']} ({details['version']})",
+        "documents": details["documents"],
+        "passages": details["passages"],
+        "dimension": details["dimension"],
+        "encoder": f"{'bi' if encoder['bidirectional'] else ''}{encoder['cell']} "
+                   f"{encoder['hidden_dim']} units, {encoder['pooling']} pooling, vocab {encoder['vocab_size']}",
+        "index type": details["index_type"],
+        "default mode": details["default_mode"],
+        "size on disk": f"{details['size_bytes'] / 1e6:.1f} MB",
+        "created": details["created"],
+    }
+    for name, value in rows.items():
+        click.echo(f"{name:>13}  {value}")
+
+
+@main.command(name="eval")
+@click.argument("data_dir", type=click.Path(file_okay=False))
+@click.option("--model", type=click.Path(file_okay=False), default=None, help="Reuse a trained encoder instead of training.")
+@training_options
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def evaluate(data_dir, model, as_json, **training):
+    """Measure retrieval quality on a BEIR-layout collection.
+
+    DATA_DIR holds corpus.jsonl, queries.jsonl and qrels/test.tsv. Trains on the
+    corpus (unless --model), indexes it, runs every query, and reports nDCG@10,
+    Recall@100 and MRR@10 for dense, hybrid and lexical (BM25) search.
+
+    \b
+    Example:
+      vecsearch eval ../shared/data/cranfield --json
+    """
+    from .evaluation import run_eval
+
+    encoder_config, train_config = _training(**training)
+    results = run_eval(data_dir, model=model, encoder_config=encoder_config, train_config=train_config)
+    if as_json:
+        click.echo(json.dumps(results))
+        return
+    click.echo(f"{results['collection']}: {results['queries']} queries")
+    click.echo(f"{'system':<10}{'nDCG@10':>10}{'R@100':>10}{'MRR@10':>10}")
+    for system, metrics in results["systems"].items():
+        marker = "  (default)" if system == results["default_mode"] else ""
+        click.echo(f"{system:<10}{metrics['ndcg@10']:>10.4f}{metrics['recall@100']:>10.4f}{metrics['mrr@10']:>10.4f}{marker}")
+    click.echo("seconds: " + ", ".join(f"{k} {v}" for k, v in results["seconds"].items()))
+
+
+if __name__ == "__main__":
+    main(prog_name="vecsearch")

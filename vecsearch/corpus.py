@@ -1,0 +1,248 @@
+"""Read a corpus from disk and split it into passages.
+
+A corpus is a folder (walked recursively) or a single file. Plain-text files
+(`.txt`, `.md`, `.rst`) are one document each; record files (`.jsonl`, `.json`,
+`.csv`, `.parquet`) hold one document per record and are read with HF datasets.
+Files that cannot be read are skipped and reported, never fatal.
+
+This module knows nothing of tokenizers, models or indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import VecsearchError
+
+TEXT_SUFFIXES = {".txt", ".md", ".rst"}
+RECORD_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
+ID_FIELDS = ("id", "_id")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+    source: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    doc_id: str
+    text: str
+    source: str
+    position: int  # index of the passage within its document
+    start: int  # character offset of the passage in the document text
+
+
+@dataclass
+class CorpusReport:
+    """What reading a corpus found: counts, and each skipped file or record with the reason."""
+
+    files: int = 0
+    documents: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def skip(self, where: str, reason: str) -> None:
+        self.skipped.append((where, reason))
+
+    def reasons(self) -> Counter:
+        return Counter(reason.split(":")[0] for _, reason in self.skipped)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def iter_documents(
+    path: str | os.PathLike, text_field: str = "text", report: CorpusReport | None = None
+) -> Iterator[Document]:
+    """Yield every document under `path` (a folder or a file), in a stable order.
+
+    Unreadable files and records are recorded in `report` and skipped. Raises
+    VecsearchError if `path` does not exist or a record file lacks `text_field`.
+    """
+    report = report if report is not None else CorpusReport()
+    root = Path(path)
+    if not root.exists():
+        raise VecsearchError(f"corpus path does not exist: {path}")
+    seen_ids: set[str] = set()
+    base = root if root.is_dir() else root.parent
+    for file in _walk(root, report):
+        report.files += 1
+        relative = file.relative_to(base).as_posix()
+        suffix = file.suffix.lower()
+        documents = (
+            _read_text_file(file, relative, report)
+            if suffix in TEXT_SUFFIXES
+            else _read_record_file(file, relative, text_field, report)
+        )
+        for document in documents:
+            if document.id in seen_ids:
+                report.skip(f"{relative}:{document.id}", "duplicate id")
+                continue
+            seen_ids.add(document.id)
+            report.documents += 1
+            yield document
+
+
+def _walk(root: Path, report: CorpusReport) -> Iterator[Path]:
+    if root.is_file():
+        if root.suffix.lower() in TEXT_SUFFIXES | RECORD_SUFFIXES:
+            yield root
+        else:
+            report.skip(str(root), f"unsupported file type: {root.suffix or '(none)'}")
+        return
+    visited: set[tuple[int, int]] = set()
+    for directory, subdirs, files in os.walk(root, followlinks=True, onerror=None):
+        stat = os.stat(directory)
+        if (stat.st_dev, stat.st_ino) in visited:  # symlink loop
+            report.skip(directory, "symlink loop")
+            subdirs[:] = []
+            continue
+        visited.add((stat.st_dev, stat.st_ino))
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(files):
+            file = Path(directory) / name
+            if name.startswith("."):
+                continue
+            if file.suffix.lower() in TEXT_SUFFIXES | RECORD_SUFFIXES:
+                yield file
+
+
+def _read_text_file(file: Path, relative: str, report: CorpusReport) -> Iterator[Document]:
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        report.skip(relative, f"unreadable: {error.strerror or error}")
+        return
+    if b"\x00" in raw[:8192]:
+        report.skip(relative, "binary file")
+        return
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        report.skip(relative, f"invalid UTF-8: byte {error.start}")
+        return
+    if not text.strip():
+        report.skip(relative, "empty")
+        return
+    yield Document(relative, text, relative, content_hash(text))
+
+
+def _read_record_file(
+    file: Path, relative: str, text_field: str, report: CorpusReport
+) -> Iterator[Document]:
+    try:
+        records = _load_records(file, relative, report)
+    except VecsearchError as error:
+        report.skip(relative, str(error))
+        return
+    for row, record in enumerate(records):
+        if row == 0 and text_field not in record:
+            raise VecsearchError(
+                f"{relative}: no field '{text_field}' in its records "
+                f"(fields: {', '.join(map(str, record)) or 'none'}); choose one with --text-field"
+            )
+        text = record.get(text_field)
+        title = record.get("title")
+        if not isinstance(text, str) or not text.strip():
+            report.skip(f"{relative}:{row + 1}", "empty")
+            continue
+        if isinstance(title, str) and title.strip() and not text.startswith(title):
+            text = f"{title.strip()}\n\n{text}"
+        doc_id = next((str(record[f]) for f in ID_FIELDS if record.get(f) not in (None, "")), None)
+        yield Document(doc_id or f"{relative}#{row + 1}", text, relative, content_hash(text))
+
+
+def _load_records(file: Path, relative: str, report: CorpusReport) -> Iterator[dict]:
+    """Records of a JSON/JSONL/CSV/Parquet file, read with HF datasets.
+
+    JSON Lines that datasets rejects are re-read line by line so that one bad
+    line costs that line, not the file.
+    """
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    builder = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}[
+        file.suffix.lower()
+    ]
+    try:
+        dataset = datasets.load_dataset(
+            builder, data_files=str(file), split="train", keep_in_memory=True
+        )
+    except Exception as error:  # datasets raises many types for malformed files
+        if file.suffix.lower() == ".jsonl":
+            return _read_jsonl_lines(file, relative, report)
+        raise VecsearchError(f"unreadable {builder} file: {_first_line(error)}") from None
+    return iter(dataset)
+
+
+def _read_jsonl_lines(file: Path, relative: str, report: CorpusReport) -> Iterator[dict]:
+    with open(file, encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                report.skip(f"{relative}:{number}", f"malformed JSON: {error.msg}")
+                continue
+            if isinstance(record, dict):
+                yield record
+            else:
+                report.skip(f"{relative}:{number}", "malformed JSON: not an object")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def split_passages(document: Document, words: int = 128, overlap: int = 32) -> list[Passage]:
+    """Split a document into overlapping windows of `words` whitespace tokens.
+
+    Windows advance by `words - overlap`; the last window ends at the document's end.
+    """
+    if overlap >= words:
+        raise ValueError("overlap must be smaller than the window")
+    spans = [m.span() for m in _WORD.finditer(document.text)]
+    if not spans:
+        return []
+    passages = []
+    stride = words - overlap
+    for position, first in enumerate(range(0, max(len(spans) - overlap, 1), stride)):
+        window = spans[first : first + words]
+        start, end = window[0][0], window[-1][1]
+        text = document.text[start:end]
+        passages.append(Passage(document.id, text, document.source, position, start))
+    return passages
+
+
+def read_corpus(
+    path: str | os.PathLike,
+    text_field: str = "text",
+    words: int = 128,
+    overlap: int = 32,
+    report: CorpusReport | None = None,
+) -> tuple[list[Document], list[Passage]]:
+    """All documents under `path` and their passages. Raises VecsearchError if there are none."""
+    report = report if report is not None else CorpusReport()
+    documents, passages = [], []
+    for document in iter_documents(path, text_field, report):
+        documents.append(document)
+        passages.extend(split_passages(document, words, overlap))
+    if not passages:
+        skipped = f" ({len(report.skipped)} files or records skipped)" if report.skipped else ""
+        raise VecsearchError(f"no documents to index in {path}{skipped}")
+    return documents, passages

@@ -1,0 +1,76 @@
+"""The FAISS index over the passage vectors (inner product on unit vectors = cosine).
+
+Exact `flat` search for small collections; above `HNSW_THRESHOLD` passages an
+approximate graph index (`hnsw`) is chosen; `ivf` is available on request.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .errors import VecsearchError
+
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+HNSW_THRESHOLD = 50_000
+FILENAME = "dense.faiss"
+HNSW_NEIGHBOURS = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
+def choose_index_type(count: int, requested: str = "auto") -> str:
+    if requested not in INDEX_TYPES:
+        raise VecsearchError(f"unknown index type '{requested}' (choose from {', '.join(INDEX_TYPES)})")
+    if requested != "auto":
+        return requested
+    return "flat" if count < HNSW_THRESHOLD else "hnsw"
+
+
+def build_index(vectors: np.ndarray, index_type: str) -> faiss.Index:
+    """A FAISS index holding `vectors` (row i gets id i)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    count, dim = vectors.shape
+    if index_type == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    elif index_type == "ivf":
+        lists = max(1, min(int(4 * math.sqrt(count)), count // 39))  # FAISS wants ~39 points per list
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+    else:
+        raise VecsearchError(f"unknown index type '{index_type}'")
+    index.add(vectors)
+    _set_search_parameters(index)
+    return index
+
+
+def _set_search_parameters(index: faiss.Index) -> None:
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    elif isinstance(index, faiss.IndexIVF):
+        index.nprobe = max(1, min(index.nlist, 16))
+
+
+def save_index(index: faiss.Index, directory: str | Path) -> None:
+    faiss.write_index(index, str(Path(directory) / FILENAME))
+
+
+def load_index(directory: str | Path) -> faiss.Index:
+    """Read the index memory-mapped, so that opening a large one costs little."""
+    index = faiss.read_index(str(Path(directory) / FILENAME), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    _set_search_parameters(index)
+    return index
+
+
+def describe(index: faiss.Index) -> str:
+    if isinstance(index, faiss.IndexHNSW):
+        return "hnsw"
+    if isinstance(index, faiss.IndexIVF):
+        return "ivf"
+    return "flat"

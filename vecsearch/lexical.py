@@ -1,0 +1,67 @@
+"""BM25 over the same passages as the dense index (bm25s; English stopwords, Snowball stemmer).
+
+Used for lexical and hybrid search, and as a teacher when training the encoder.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DIRECTORY = "lexical"
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english").stemWords
+
+
+def analyze(texts: list[str]) -> list[list[str]]:
+    """The BM25 terms of each text: lower-cased words, stopwords removed, stemmed."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+class LexicalIndex:
+    """A BM25 index whose document numbers are the passage ids (0..n-1)."""
+
+    def __init__(self, bm25):
+        self.bm25 = bm25
+
+    @classmethod
+    def build(cls, texts: list[str]) -> "LexicalIndex":
+        import bm25s
+
+        bm25 = bm25s.BM25()
+        bm25.index(analyze(texts), show_progress=False)
+        return cls(bm25)
+
+    def save(self, directory: str | Path) -> None:
+        self.bm25.save(str(Path(directory) / DIRECTORY), show_progress=False)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "LexicalIndex":
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(Path(directory) / DIRECTORY), mmap=True, show_progress=False))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of `query` against every passage (zeros where no term matches)."""
+        terms = analyze([query])[0]
+        if not terms:
+            return np.zeros(self.bm25.scores["num_docs"], dtype=np.float32)
+        return self.bm25.get_scores(terms)
+
+    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ids and scores of the (at most k) passages sharing a term with `query`, best first."""
+        scores = self.scores(query)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k] if k else np.empty(0, dtype=np.int64)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return top, scores[top]

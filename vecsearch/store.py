@@ -1,0 +1,89 @@
+"""Passages and document metadata on disk, in SQLite.
+
+Passage ids are the row numbers of the dense and lexical indexes (0..n-1).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .corpus import Document, Passage
+
+FILENAME = "passages.sqlite"
+SCHEMA = """
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(id),
+    source TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX passages_by_document ON passages(doc_id);
+"""
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    id: int
+    doc_id: str
+    source: str
+    position: int
+    start: int
+    text: str
+
+
+def write_store(directory: str | Path, documents: Iterable[Document], passages: Iterable[Passage]) -> None:
+    """Create the store in `directory`; passage i of `passages` gets id i."""
+    path = Path(directory) / FILENAME
+    with sqlite3.connect(path) as connection:
+        connection.executescript(SCHEMA)
+        connection.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?)", ((d.id, d.source, d.content_hash) for d in documents)
+        )
+        connection.executemany(
+            "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
+            ((i, p.doc_id, p.source, p.position, p.start, p.text) for i, p in enumerate(passages)),
+        )
+    connection.close()
+
+
+class PassageStore:
+    """Read-only access to a store written by `write_store`."""
+
+    def __init__(self, directory: str | Path):
+        uri = f"file:{Path(directory, FILENAME).resolve()}?mode=ro"
+        self.connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    def passages(self, ids: list[int]) -> list[StoredPassage]:
+        """The passages with these ids, in the order given."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.connection.execute(f"SELECT * FROM passages WHERE id IN ({marks})", list(map(int, ids)))
+        by_id = {row[0]: StoredPassage(*row) for row in rows}
+        return [by_id[int(i)] for i in ids]
+
+    def doc_ids(self) -> list[str]:
+        """The document id of every passage, indexed by passage id."""
+        return [row[0] for row in self.connection.execute("SELECT doc_id FROM passages ORDER BY id")]
+
+    def texts(self) -> list[str]:
+        return [row[0] for row in self.connection.execute("SELECT text FROM passages ORDER BY id")]
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, passages)."""
+        documents = self.connection.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        passages = self.connection.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        return documents, passages
+
+    def close(self) -> None:
+        self.connection.close()
