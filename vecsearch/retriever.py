@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .calibration import calibrate
 from .corpus import CorpusReport, read_corpus
 from .errors import VecsearchError
 from .fusion import fuse
@@ -163,6 +164,7 @@ class Retriever:
         *,
         text_field: str = "text",
         model: str | os.PathLike | None = None,
+        teacher: str | os.PathLike | None = None,
         encoder_config: dict | None = None,
         train_config=None,
         index_type: str = "auto",
@@ -173,7 +175,8 @@ class Retriever:
     ) -> "Retriever":
         """Read `corpus_path`, train an encoder on it (or load `model`), and write a new index.
 
-        `model` is a folder written by `vecsearch train` or an existing index.
+        `model` is a folder written by `vecsearch train` or an existing index; `teacher`,
+        a sentence-transformers folder to distil the encoder from (the `[distill]` extra).
         `report`, if given, is filled with what was read and skipped.
         """
         from .encoder import RNNEncoder
@@ -184,7 +187,12 @@ class Retriever:
         report = report if report is not None else CorpusReport()
         documents, passages = read_corpus(corpus_path, text_field, passage_words, passage_overlap, report)
         texts = [p.text for p in passages]
+        doc_ids = [p.doc_id for p in passages]
         timings["read"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        lexical = LexicalIndex.build(texts)
+        timings["lexical"] = time.perf_counter() - started
 
         started = time.perf_counter()
         training = None
@@ -192,11 +200,12 @@ class Retriever:
             encoder = RNNEncoder.load(live_version(model) if Path(model, "CURRENT").exists() else model)
         else:
             train_config = train_config or TrainConfig()
-            encoder, result = fit(texts, [p.doc_id for p in passages], encoder_config, train_config, show_progress)
+            encoder, result = fit(texts, doc_ids, encoder_config, train_config, lexical, teacher, show_progress)
             training = {
                 "steps": result.steps,
                 "seconds": round(result.seconds, 2),
                 "final_loss": round(float(np.mean(result.losses[-20:])), 4),
+                "teacher": str(teacher) if teacher else None,
                 **asdict(train_config),
             }
         timings["train"] = time.perf_counter() - started
@@ -208,8 +217,11 @@ class Retriever:
         started = time.perf_counter()
         chosen_type = choose_index_type(len(vectors), index_type)
         dense = build_index(vectors, chosen_type)
-        lexical = LexicalIndex.build(texts)
         timings["index"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        fusion = calibrate(encoder, dense, lexical, texts, doc_ids)
+        timings["calibrate"] = time.perf_counter() - started
 
         with new_version(index_dir) as staging:
             encoder.save(staging)
@@ -233,7 +245,7 @@ class Retriever:
                     "tokenizer": {"type": "wordpiece", "vocab_size": encoder.config.vocab_size},
                     "training": training,
                     "index": {"type": chosen_type, "dimension": int(vectors.shape[1])},
-                    "fusion": {"method": "rrf", "dense_weight": 1.0, "default_mode": "hybrid"},
+                    "fusion": fusion,
                     "timings": {name: round(seconds, 2) for name, seconds in timings.items()},
                 },
             )

@@ -1,10 +1,18 @@
 """Self-supervised training of the RNN encoder on the user's own corpus.
 
-Each step samples a batch of passages from distinct documents and makes a
-(query, passage) pair from each: the query is a short span cut from the passage,
-the way a user quotes or paraphrases what they look for. The encoder learns to
-put each query nearest its own passage and away from the others in the batch
-(InfoNCE; van den Oord et al., 2018; the in-batch negatives of Karpukhin et al., 2020).
+A corpus of a few thousand passages gives plain span-pair contrastive learning
+little signal, so each step squeezes out more:
+
+- **Pseudo-queries.** From each sampled passage a query is made the way people
+  write them: either a short span of it, or a handful of its rarer words (sampled by
+  tf-idf), in text order.
+- **BM25 as teacher.** BM25 ranks every passage for each pseudo-query. Its
+  top-ranked passages from other documents join the batch as hard negatives
+  (Karpukhin et al., 2020; Xiong et al., 2021), and its scores over the batch,
+  normalised per query, are soft targets that the encoder's similarities are
+  distilled towards (Hinton et al., 2015) next to the usual InfoNCE loss on the true
+  source passage (van den Oord et al., 2018). The encoder thus learns graded lexical
+  relevance, and generalises it through its embeddings.
 
 Seeded runs are deterministic; a time budget, if given, can stop a run early.
 """
@@ -21,15 +29,24 @@ import torch.nn.functional as F
 
 from .encoder import EncoderConfig, RNNEncoder, pad_batch
 from .errors import VecsearchError
+from .lexical import LexicalIndex
+from .pseudoqueries import PseudoQueries
+
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 400
+    steps: int = 800
     batch_size: int = 64
     learning_rate: float = 3e-3
-    temperature: float = 0.05
-    query_words: tuple[int, int] = (6, 24)  # length range of the query spans
+    temperature: float = 0.05  # of the encoder's similarities
+    query_words: tuple[int, int] = (3, 12)  # length range of pseudo-queries
+    keyword_share: float = 0.5  # pseudo-queries made of sampled rare words (the rest are spans)
+    doc_words: int = 64  # passages are seen through a window this long while training
+    hard_negatives: bool = True  # add one BM25-mined negative per query
+    teacher_weight: float = 0.5  # weight of the BM25 soft-target loss (0 = InfoNCE only)
+    teacher_temperature: float = 0.1  # of the per-query max-normalised BM25 scores
+    embedding_init: str = "ppmi"  # "ppmi" (corpus co-occurrence + SVD) or "random"
     seed: int = 0
     minutes: float | None = None  # stop early once this much time has passed
 
@@ -47,19 +64,47 @@ def train_encoder(
     encoder_config: EncoderConfig,
     tokenizer,
     config: TrainConfig = TrainConfig(),
+    lexical: LexicalIndex | None = None,
     show_progress: bool = True,
 ) -> tuple[RNNEncoder, TrainResult]:
-    """Train a new encoder on `passages` (with the document each comes from)."""
-    if len(passages) < 2:
-        raise VecsearchError("training needs at least two passages")
+    """Train a new encoder on `passages` (with the document each comes from), BM25 as teacher."""
+    if len(set(doc_ids)) < 2:
+        raise VecsearchError("training needs at least two documents")
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     encoder = RNNEncoder(encoder_config, tokenizer)
+    initialise_embeddings(encoder, passages, config)
+    batches = PseudoQueryBatches(passages, doc_ids, lexical or LexicalIndex.build(passages), config)
+
+    def step_loss() -> torch.Tensor:
+        queries, documents, teacher = batches.next()
+        q = encoder(*pad_batch(encoder.tokenize(queries)))
+        d = encoder(*pad_batch(encoder.tokenize(documents)))
+        return contrastive_loss(q, d, teacher, config)
+
+    return encoder, optimize(encoder, step_loss, config, show_progress)
+
+
+def initialise_embeddings(encoder: RNNEncoder, passages: list[str], config: TrainConfig) -> None:
+    """Start the token embeddings from corpus statistics (config.embedding_init == "ppmi")."""
+    if config.embedding_init == "random":
+        return
+    if config.embedding_init != "ppmi":
+        raise VecsearchError(f"unknown embedding_init '{config.embedding_init}' (ppmi or random)")
+    from .cooccurrence import ppmi_embeddings
+
+    table = ppmi_embeddings(encoder.tokenize(passages), encoder.config.vocab_size, encoder.config.embed_dim, config.seed)
+    with torch.no_grad():
+        encoder.embedding.weight.copy_(torch.from_numpy(table))
+        encoder.embedding.weight[encoder.config.pad_id].zero_()
+
+
+def optimize(encoder: RNNEncoder, step_loss, config: TrainConfig, show_progress: bool) -> TrainResult:
+    """AdamW with warm-up and cosine decay over `config.steps` calls of `step_loss()`."""
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    warmup = max(1, config.steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * step / config.steps))
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / config.steps))
     )
-    sampler = _PassageSampler(passages, doc_ids, rng)
     steps = range(config.steps)
     if show_progress:
         from tqdm.auto import tqdm
@@ -68,11 +113,8 @@ def train_encoder(
     losses: list[float] = []
     started = time.perf_counter()
     encoder.train()
-    for step in steps:
-        queries, targets = sampler.pairs(min(config.batch_size, sampler.documents), config.query_words)
-        q = encoder(*pad_batch(encoder.tokenize(queries)))
-        d = encoder(*pad_batch(encoder.tokenize(targets)))
-        loss = _info_nce(q, d, config.temperature)
+    for _ in steps:
+        loss = step_loss()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
@@ -84,38 +126,58 @@ def train_encoder(
         if config.minutes is not None and time.perf_counter() - started > config.minutes * 60:
             break
     encoder.eval()
-    return encoder, TrainResult(len(losses), time.perf_counter() - started, losses)
+    return TrainResult(len(losses), time.perf_counter() - started, losses)
 
 
-def _info_nce(queries: torch.Tensor, documents: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Symmetric InfoNCE: row i of each side matches row i of the other."""
-    logits = queries @ documents.T / temperature
-    labels = torch.arange(len(queries))
-    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+def contrastive_loss(queries: torch.Tensor, documents: torch.Tensor, teacher: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """InfoNCE of query i against document i (of all documents in the batch), plus KL to the teacher.
+
+    `teacher` holds BM25 scores (queries x documents); rows are max-normalised before the softmax.
+    """
+    logits = queries @ documents.T / config.temperature
+    loss = F.cross_entropy(logits, torch.arange(len(queries)))
+    if config.teacher_weight > 0:
+        scale = teacher.amax(dim=1, keepdim=True).clamp_min(1e-6)
+        target = F.softmax(teacher / scale / config.teacher_temperature, dim=1)
+        distill = F.kl_div(F.log_softmax(logits, dim=1), target, reduction="batchmean")
+        loss = (1 - config.teacher_weight) * loss + config.teacher_weight * distill
+    return loss
 
 
-class _PassageSampler:
-    """Draws passages from distinct documents and cuts query spans from them."""
+class PseudoQueryBatches:
+    """Batches of (pseudo-queries, passages, BM25 scores of each query over the batch's passages)."""
 
-    def __init__(self, passages: list[str], doc_ids: list[str], rng: np.random.Generator):
-        self.words = [p.split() for p in passages]
-        self.rng = rng
-        by_document: dict[str, list[int]] = {}
-        for index, doc_id in enumerate(doc_ids):
-            by_document.setdefault(doc_id, []).append(index)
-        self.groups = list(by_document.values())
-        self.documents = len(self.groups)
+    def __init__(self, passages: list[str], doc_ids: list[str], lexical: LexicalIndex, config: TrainConfig):
+        self.config = config
+        self.lexical = lexical
+        self.queries = PseudoQueries(
+            passages, doc_ids, np.random.default_rng(config.seed), config.query_words, config.keyword_share
+        )
 
-    def pairs(self, size: int, query_words: tuple[int, int]) -> tuple[list[str], list[str]]:
-        queries, targets = [], []
-        for group in self.rng.choice(self.documents, size=size, replace=False):
-            members = self.groups[group]
-            words = self.words[members[self.rng.integers(len(members))]]
-            length = min(len(words), int(self.rng.integers(query_words[0], query_words[1] + 1)))
-            start = int(self.rng.integers(0, len(words) - length + 1))
-            queries.append(" ".join(words[start : start + length]))
-            targets.append(" ".join(words))
-        return queries, targets
+    def next(self) -> tuple[list[str], list[str], torch.Tensor]:
+        queries, positives = self.queries.sample(self.config.batch_size)
+        scores = self.lexical.score_matrix(queries)  # queries x all passages
+        candidates = positives + (self._negatives(scores, positives) if self.config.hard_negatives else [])
+        documents = [self.queries.window(p, self.config.doc_words) for p in candidates]
+        teacher = torch.from_numpy(np.ascontiguousarray(scores[:, candidates], dtype=np.float32))
+        return queries, documents, teacher
+
+    def _negatives(self, scores: np.ndarray, positives: list[int]) -> list[int]:
+        """For each query, a passage BM25 ranks high but from a document not yet in the batch."""
+        doc_of, rng = self.queries.doc_of, self.queries.rng
+        taken = set(doc_of[positives].tolist())
+        negatives = []
+        for row in scores:
+            top = np.argpartition(-row, min(20, len(row) - 1))[:20]
+            options = sorted(int(p) for p in top if doc_of[p] not in taken and row[p] > 0)
+            if not options:
+                options = [int(p) for p in rng.permutation(len(row))[:50] if doc_of[p] not in taken]
+            if not options:  # a small corpus: every document is in the batch already
+                continue
+            negative = options[int(rng.integers(len(options)))]
+            taken.add(int(doc_of[negative]))
+            negatives.append(negative)
+        return negatives
 
 
 def fit(
@@ -123,15 +185,23 @@ def fit(
     doc_ids: list[str],
     encoder_config: dict | None = None,
     config: TrainConfig = TrainConfig(),
+    lexical: LexicalIndex | None = None,
+    teacher: str | None = None,
     show_progress: bool = True,
 ) -> tuple[RNNEncoder, TrainResult]:
     """Learn a tokenizer on `passages`, then train an encoder on them.
 
-    `encoder_config` overrides fields of EncoderConfig (cell, hidden_dim, ...).
+    `encoder_config` overrides fields of EncoderConfig (cell, hidden_dim, ...). With
+    `teacher` (a sentence-transformers folder) the encoder is distilled from it;
+    otherwise it is trained self-supervised with BM25 as teacher.
     """
     from .tokenizer import train_tokenizer
 
     tokenizer = train_tokenizer(passages)
     settings = dict(encoder_config or {})
     settings["vocab_size"] = tokenizer.get_vocab_size()
-    return train_encoder(passages, doc_ids, EncoderConfig(**settings), tokenizer, config, show_progress)
+    if teacher is not None:
+        from .distillation import distil_encoder, load_teacher
+
+        return distil_encoder(passages, doc_ids, EncoderConfig(**settings), tokenizer, load_teacher(teacher), config, show_progress)
+    return train_encoder(passages, doc_ids, EncoderConfig(**settings), tokenizer, config, lexical, show_progress)

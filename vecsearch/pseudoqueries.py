@@ -1,0 +1,75 @@
+"""Pseudo-queries cut from the corpus itself: the training signal and the calibration set.
+
+A pseudo-query for a passage is either a short span of it or a handful of its rarer
+words (sampled in proportion to tf-idf), kept in text order - the two ways people
+tend to write queries: quoting, or naming the key terms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_PUNCTUATION = "\"'.,;:!?()[]{}<>«»“”‘’"
+
+
+class PseudoQueries:
+    """Draws passages from distinct documents and writes a pseudo-query for each."""
+
+    def __init__(self, passages: list[str], doc_ids: list[str], rng: np.random.Generator,
+                 query_words: tuple[int, int] = (3, 12), keyword_share: float = 0.5):
+        self.rng = rng
+        self.query_words = query_words
+        self.keyword_share = keyword_share
+        self.words = [p.split() for p in passages]
+        self.doc_of = np.unique(np.asarray(doc_ids, dtype=object).astype(str), return_inverse=True)[1]
+        groups: dict[int, list[int]] = {}
+        for index, doc in enumerate(self.doc_of.tolist()):
+            groups.setdefault(doc, []).append(index)
+        self.groups = list(groups.values())
+        self.idf = _word_idf(self.words)
+
+    @property
+    def documents(self) -> int:
+        return len(self.groups)
+
+    def sample(self, size: int) -> tuple[list[str], list[int]]:
+        """`size` pseudo-queries (at most one per document) and the passage each was cut from."""
+        chosen = self.rng.choice(len(self.groups), size=min(size, len(self.groups)), replace=False)
+        passages = [int(self.rng.choice(self.groups[g])) for g in chosen]
+        return [self.query(p) for p in passages], passages
+
+    def query(self, passage: int) -> str:
+        words = self.words[passage]
+        low, high = self.query_words
+        length = min(len(words), int(self.rng.integers(low, high + 1)))
+        if self.rng.random() < self.keyword_share:
+            weights = np.array([self.idf.get(_key(w), 0.0) for w in words])
+            if weights.sum() > 0:
+                unique = min(length, int((weights > 0).sum()))
+                picked = self.rng.choice(len(words), size=unique, replace=False, p=weights / weights.sum())
+                return " ".join(words[i] for i in sorted(picked))
+        start = int(self.rng.integers(0, len(words) - length + 1))
+        return " ".join(words[start : start + length])
+
+    def window(self, passage: int, size: int) -> str:
+        """A random window of at most `size` words of a passage."""
+        words = self.words[passage]
+        start = int(self.rng.integers(0, len(words) - size + 1)) if len(words) > size else 0
+        return " ".join(words[start : start + size])
+
+
+def _key(word: str) -> str:
+    return word.lower().strip(_PUNCTUATION)
+
+
+def _word_idf(passages_words: list[list[str]]) -> dict[str, float]:
+    """Inverse document frequency of each word; words in >10% of passages (stopwords, mostly) are left out."""
+    frequency: dict[str, int] = {}
+    for words in passages_words:
+        for word in {_key(w) for w in words}:
+            if word and not word.isdigit():
+                frequency[word] = frequency.get(word, 0) + 1
+    total = len(passages_words)
+    return {w: math.log(total / f) for w, f in frequency.items() if f <= max(1, total // 10)}
