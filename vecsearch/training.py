@@ -68,12 +68,7 @@ def train_encoder(
     show_progress: bool = True,
 ) -> tuple[RNNEncoder, TrainResult]:
     """Train a new encoder on `passages` (with the document each comes from), BM25 as teacher."""
-    if len(set(doc_ids)) < 2:
-        raise VecsearchError("training needs at least two documents")
-    config = with_steps(config, len(passages))
-    torch.manual_seed(config.seed)
-    encoder = RNNEncoder(encoder_config, tokenizer)
-    initialise_embeddings(encoder, passages, config)
+    encoder, config = new_encoder(passages, doc_ids, encoder_config, tokenizer, config)
     batches = PseudoQueryBatches(passages, doc_ids, lexical or LexicalIndex.build(passages), config)
 
     def step_loss() -> torch.Tensor:
@@ -83,6 +78,19 @@ def train_encoder(
         return contrastive_loss(q, d, teacher, config)
 
     return encoder, optimize(encoder, step_loss, config, show_progress)
+
+
+def new_encoder(
+    passages: list[str], doc_ids: list[str], encoder_config: EncoderConfig, tokenizer, config: TrainConfig
+) -> tuple[RNNEncoder, TrainConfig]:
+    """A seeded, freshly initialised encoder, and `config` with its steps settled."""
+    if len(set(doc_ids)) < 2:
+        raise VecsearchError("training needs at least two documents")
+    config = with_steps(config, len(passages))
+    torch.manual_seed(config.seed)
+    encoder = RNNEncoder(encoder_config, tokenizer)
+    initialise_embeddings(encoder, passages, config)
+    return encoder, config
 
 
 def with_steps(config: TrainConfig, passages: int) -> TrainConfig:
