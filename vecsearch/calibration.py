@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .evaluation import reciprocal_rank
 from .fusion import fuse
 from .pseudoqueries import PseudoQueries
 
@@ -31,19 +32,11 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
     lexical_ids = np.argsort(-lexical_scores, axis=1, kind="stable")[:, :depth]
 
     def mrr(rankings) -> float:
-        total = 0.0
-        for source, ranking in zip(sources, rankings):
-            seen: list[int] = []
-            for passage in ranking:
-                doc = doc_of[passage]
-                if doc not in seen:
-                    seen.append(doc)
-                    if doc == doc_of[source]:
-                        total += 1.0 / len(seen)
-                        break
-                    if len(seen) == 10:
-                        break
-        return total / len(sources)
+        documents = ([doc_of[p] for p in ranking] for ranking in rankings)
+        return sum(
+            reciprocal_rank(list(dict.fromkeys(docs)), {doc_of[source]: 1})
+            for source, docs in zip(sources, documents)
+        ) / len(sources)
 
     lexical_rankings = [ids[scores[ids] > 0] for ids, scores in zip(lexical_ids, lexical_scores)]
     dense_rankings = [ids[ids >= 0] for ids in dense_ids]

@@ -52,10 +52,7 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of `query` against every passage (zeros where no term matches)."""
-        terms = analyze([query])[0]
-        if not terms:
-            return np.zeros(self.bm25.scores["num_docs"], dtype=np.float32)
-        return self.bm25.get_scores(terms)
+        return self.score_matrix([query])[0]
 
     def score_matrix(self, queries: list[str]) -> np.ndarray:
         """BM25 scores of each query (rows) against every passage (columns)."""

@@ -30,10 +30,6 @@ class PseudoQueries:
         self.groups = list(groups.values())
         self.idf = _word_idf(self.words)
 
-    @property
-    def documents(self) -> int:
-        return len(self.groups)
-
     def sample(self, size: int) -> tuple[list[str], list[int]]:
         """`size` pseudo-queries (at most one per document) and the passage each was cut from."""
         chosen = self.rng.choice(len(self.groups), size=min(size, len(self.groups)), replace=False)
