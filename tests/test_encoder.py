@@ -90,3 +90,40 @@ def test_training_is_deterministic_for_a_seed_and_lowers_the_loss():
     assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
     other, _ = fit(texts, doc_ids, settings, TrainConfig(steps=12, batch_size=8, seed=4), show_progress=False)
     assert not np.array_equal(first.encode(texts), other.encode(texts))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("bidirectional,output_dim", [(True, None), (False, None), (True, 10)])
+def test_numpy_twin_matches_the_torch_encoder(tokenizer, tmp_path, cell, pooling, bidirectional, output_dim):
+    from vecsearch.numpy_encoder import NumpyEncoder
+
+    torch.manual_seed(1)
+    config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=16, hidden_dim=12, cell=cell,
+                           pooling=pooling, bidirectional=bidirectional, output_dim=output_dim)
+    encoder = RNNEncoder(config, tokenizer)
+    with torch.no_grad():  # random biases too, so every weight of the file is exercised
+        for parameter in encoder.parameters():
+            parameter.normal_(0, 0.5)
+    encoder.save(tmp_path)
+    twin = NumpyEncoder.load(tmp_path)
+    texts = TEXTS[:5] + ["", "ünïcödé   ταυ"]
+    expected = encoder.encode(texts)
+    got = twin.encode(texts)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_numpy_twin_never_imports_torch(tmp_path, tokenizer):
+    import subprocess
+    import sys
+
+    RNNEncoder(EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8), tokenizer).save(tmp_path)
+    code = (
+        "import sys; from vecsearch.numpy_encoder import NumpyEncoder; "
+        f"v = NumpyEncoder.load({str(tmp_path)!r}).encode(['shock waves']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; print(v.shape)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(1, 16)"

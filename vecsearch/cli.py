@@ -28,6 +28,9 @@ class _Group(click.Group):
         except VecsearchError as error:
             click.echo(f"error: {error}", err=True)
             ctx.exit(1)
+        except BrokenPipeError:  # e.g. `vecsearch query ... | head`: the reader left; not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # so Python's exit flush does not fail
+            ctx.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted; the index was left as it was", err=True)
             ctx.exit(130)

@@ -12,49 +12,19 @@ Hochreiter & Schmidhuber, LSTM (1997).
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .encoder_format import CELLS, POOLINGS, WEIGHTS, EncoderConfig, config_metadata, read_config, weights_path
 from .errors import VecsearchError
 from .tokenizer import PAD_ID, load_tokenizer, save_tokenizer, token_ids
 
-CELLS = ("simple", "gru", "lstm")
-POOLINGS = ("mean", "max", "last")
-WEIGHTS = "encoder.safetensors"
-WEIGHTS_FORMAT = "vecsearch-encoder/1"
-
-
-@dataclass
-class EncoderConfig:
-    vocab_size: int
-    embed_dim: int = 128
-    hidden_dim: int = 128
-    cell: str = "gru"
-    bidirectional: bool = True
-    pooling: str = "mean"
-    output_dim: int | None = None  # a linear projection after pooling, e.g. to a teacher's size
-    max_length: int = 256  # tokens read per text; the rest is cut
-    pad_id: int = PAD_ID
-
-    def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise VecsearchError(f"unknown cell '{self.cell}' (choose from {', '.join(CELLS)})")
-        if self.pooling not in POOLINGS:
-            raise VecsearchError(f"unknown pooling '{self.pooling}' (choose from {', '.join(POOLINGS)})")
-
-    @property
-    def dim(self) -> int:
-        """Size of the vectors the encoder produces."""
-        return self.output_dim or self.hidden_dim * (2 if self.bidirectional else 1)
-
+__all__ = ["CELLS", "POOLINGS", "EncoderConfig", "ElmanCell", "ElmanRNN", "RNNEncoder", "pad_batch", "pool"]
 
 class ElmanCell(nn.Module):
     """The textbook recurrent cell: `h_t = tanh(W·[x_t; h_{t-1}] + b)`."""
@@ -191,24 +161,17 @@ class RNNEncoder(nn.Module):
         """Write `encoder.safetensors` (weights + config) and `tokenizer.json` to `directory`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        metadata = {"format": WEIGHTS_FORMAT, "config": json.dumps(asdict(self.config))}
         state = {k: v.contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS), metadata=metadata)
+        save_file(state, str(directory / WEIGHTS), metadata=config_metadata(self.config))
         if self.tokenizer is not None:
             save_tokenizer(self.tokenizer, directory)
 
     @classmethod
     def load(cls, directory: str | Path) -> "RNNEncoder":
         """Load an encoder and its tokenizer saved by `save`."""
-        path = Path(directory) / WEIGHTS
-        if not path.is_file():
-            raise VecsearchError(f"no trained encoder in {directory} (missing {WEIGHTS})")
+        path = weights_path(directory)
         try:
-            with safe_open(str(path), framework="pt") as weights:
-                metadata = weights.metadata() or {}
-            if metadata.get("format") != WEIGHTS_FORMAT:
-                raise VecsearchError(f"{path} is not a vecsearch encoder (format {metadata.get('format')!r})")
-            encoder = cls(EncoderConfig(**json.loads(metadata["config"])), load_tokenizer(directory))
+            encoder = cls(read_config(path, "pt"), load_tokenizer(directory))
             encoder.load_state_dict(load_file(str(path)))
         except VecsearchError:
             raise

@@ -58,6 +58,7 @@ class Retriever:
         self.index = load_index(version_dir)
         self.store = PassageStore(version_dir)
         self._encoder = None
+        self._query_encoder = None
         self._lexical = None
         self._doc_ids: list[str] | None = None
 
@@ -75,6 +76,15 @@ class Retriever:
 
             self._encoder = RNNEncoder.load(self.version_dir)
         return self._encoder
+
+    @property
+    def query_encoder(self):
+        """The encoder's numpy twin: embeds queries without importing torch."""
+        if self._query_encoder is None:
+            from .numpy_encoder import NumpyEncoder
+
+            self._query_encoder = NumpyEncoder.load(self.version_dir)
+        return self._query_encoder
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -110,7 +120,7 @@ class Retriever:
         return self._hits(ids, scores, k)
 
     def _dense(self, query: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        vector = self.encoder.encode([query])
+        vector = self.query_encoder.encode([query])
         scores, ids = self.index.search(vector, min(depth, self.index.ntotal))
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
@@ -242,7 +252,7 @@ class Retriever:
                     },
                     "passages": {"words": passage_words, "overlap": passage_overlap},
                     "encoder": asdict(encoder.config),
-                    "tokenizer": {"type": "wordpiece", "vocab_size": encoder.config.vocab_size},
+                    "tokenizer": {"type": "unigram", "vocab_size": encoder.config.vocab_size},
                     "training": training,
                     "index": {"type": chosen_type, "dimension": int(vectors.shape[1])},
                     "fusion": fusion,
