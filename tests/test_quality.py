@@ -70,3 +70,26 @@ def test_distillation_puts_the_student_in_the_teachers_space(small_corpus, tmp_p
     assert retriever.index.d == 384 and retriever.manifest["encoder"]["output_dim"] == 384
     assert retriever.manifest["training"]["teacher"] == "all-MiniLM-L6-v2"
     assert retriever.search("wing flutter", k=3, mode="dense")
+
+
+def test_large_corpora_are_sampled_for_training_and_calibration():
+    import numpy as np
+
+    from vecsearch.pseudoqueries import subsample
+
+    assert subsample(50, 100, seed=0).tolist() == list(range(50))  # small corpora: every passage
+    rows = subsample(100_000, 20_000, seed=0)
+    assert len(rows) == 20_000 and len(np.unique(rows)) == 20_000 and np.all(np.diff(rows) > 0)
+    assert np.array_equal(rows, subsample(100_000, 20_000, seed=0))  # reproducible
+
+
+def test_fit_trains_on_a_sample_when_the_corpus_is_large(small_corpus):
+    from vecsearch.corpus import read_corpus
+    from vecsearch.training import TrainConfig, fit
+
+    _, passages = read_corpus(small_corpus)
+    texts, doc_ids = [p.text for p in passages], [p.doc_id for p in passages]
+    sampled, _ = fit(texts, doc_ids, dict(TINY_ENCODER), TrainConfig(steps=2, max_passages=20), show_progress=False)
+    full, _ = fit(texts, doc_ids, dict(TINY_ENCODER), TrainConfig(steps=2), show_progress=False)
+    # the tokenizer is learnt from the sample only, so it knows fewer pieces
+    assert sampled.config.vocab_size < full.config.vocab_size

@@ -14,22 +14,23 @@ import numpy as np
 
 from .evaluation import reciprocal_rank
 from .fusion import fuse
-from .pseudoqueries import PseudoQueries
+from .pseudoqueries import PseudoQueries, subsample
 
 WEIGHTS = (0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0)
 QUERIES = 300
 DEPTH = 100
+SAMPLE = 20_000  # passages the pseudo-queries are drawn from
 
 
 def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[str], seed: int = 12345) -> dict:
     """Pick the fusion's dense weight and the default mode; returns what goes in the manifest."""
-    sampler = PseudoQueries(passages, doc_ids, np.random.default_rng(seed))
-    queries, sources = sampler.sample(QUERIES)
-    doc_of = sampler.doc_of
+    rows = subsample(len(passages), SAMPLE, seed)
+    sampler = PseudoQueries([passages[i] for i in rows], [doc_ids[i] for i in rows], np.random.default_rng(seed))
+    queries, picked = sampler.sample(QUERIES)
+    sources = rows[picked].tolist()
+    doc_of = np.unique(np.asarray(doc_ids, dtype=object).astype(str), return_inverse=True)[1]
     depth = min(DEPTH, len(passages))
     _, dense_ids = dense_index.search(encoder.encode(queries), depth)
-    lexical_scores = lexical.score_matrix(queries)
-    lexical_ids = np.argsort(-lexical_scores, axis=1, kind="stable")[:, :depth]
 
     def mrr(rankings) -> float:
         documents = ([doc_of[p] for p in ranking] for ranking in rankings)
@@ -38,7 +39,7 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
             for source, docs in zip(sources, documents)
         ) / len(sources)
 
-    lexical_rankings = [ids[scores[ids] > 0] for ids, scores in zip(lexical_ids, lexical_scores)]
+    lexical_rankings = [lexical.search(query, depth)[0] for query in queries]
     dense_rankings = [ids[ids >= 0] for ids in dense_ids]
     scores = {"dense": mrr(dense_rankings), "lexical": mrr(lexical_rankings)}
     hybrid = {}

@@ -24,6 +24,8 @@ from .encoder_format import CELLS, POOLINGS, WEIGHTS, EncoderConfig, config_meta
 from .errors import VecsearchError
 from .tokenizer import PAD_ID, load_tokenizer, save_tokenizer, token_ids
 
+ENCODE_CHUNK = 16_384  # texts tokenized at a time by `encode`
+
 __all__ = ["CELLS", "POOLINGS", "EncoderConfig", "ElmanCell", "ElmanRNN", "RNNEncoder", "pad_batch", "pool"]
 
 class ElmanCell(nn.Module):
@@ -134,28 +136,46 @@ class RNNEncoder(nn.Module):
     def encode(self, texts: list[str], batch_size: int = 256, show_progress: bool = False) -> np.ndarray:
         """Embed `texts`; returns float32 unit vectors of shape (len(texts), dim).
 
-        Texts are batched by length (bucketing), so little compute goes on padding.
+        Texts are tokenized a chunk at a time (so memory does not grow with the corpus)
+        and batched by length within each chunk, so little compute goes on padding.
         """
         if isinstance(texts, str):
             texts = [texts]
         vectors = np.empty((len(texts), self.config.dim), dtype=np.float32)
-        if not texts:
-            return vectors
-        ids = self.tokenize(list(texts))
-        order = np.argsort([len(s) for s in ids], kind="stable")
-        batches = range(0, len(order), batch_size)
+        progress = None
         if show_progress:
             from tqdm.auto import tqdm
 
-            batches = tqdm(batches, desc="encoding", unit="batch", leave=False, disable=None)
+            progress = tqdm(total=len(texts), desc="encoding", unit="text", leave=False, disable=None)
         was_training = self.training
         self.eval()
         with torch.inference_mode():
-            for start in batches:
-                rows = order[start : start + batch_size]
-                vectors[rows] = self(*pad_batch([ids[r] for r in rows], self.config.pad_id)).numpy()
+            for offset in range(0, len(texts), ENCODE_CHUNK):
+                ids = self.tokenize(list(texts[offset : offset + ENCODE_CHUNK]))
+                order = np.argsort([len(s) for s in ids], kind="stable")
+                for start in range(0, len(order), batch_size):
+                    rows = order[start : start + batch_size]
+                    vectors[offset + rows] = self(*pad_batch([ids[r] for r in rows], self.config.pad_id)).numpy()
+                    if progress is not None:
+                        progress.update(len(rows))
+        if progress is not None:
+            progress.close()
         self.train(was_training)
         return vectors
+
+    def quantized(self) -> "RNNEncoder":
+        """An int8 copy for bulk encoding on CPU: dynamic quantization of the recurrent and linear layers.
+
+        Weights are stored in int8 and activations quantized on the fly, so vectors
+        differ from the float32 model's by ~1e-4 in cosine (and very slightly with the
+        batch they are in); the saved model stays float32.
+        """
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's notice that the API moves to torchao
+            copy = torch.ao.quantization.quantize_dynamic(self, {nn.GRU, nn.LSTM, nn.Linear}, dtype=torch.qint8)
+        return copy.eval()
 
     def save(self, directory: str | Path) -> None:
         """Write `encoder.safetensors` (weights + config) and `tokenizer.json` to `directory`."""

@@ -56,6 +56,17 @@ class PseudoQueries:
         return " ".join(words[start : start + size])
 
 
+def subsample(count: int, limit: int, seed: int) -> np.ndarray:
+    """Indices of at most `limit` of `count` items, drawn at random and sorted; all of them if few.
+
+    Training and calibration need a few thousand passages, not all of a large corpus: a
+    sample keeps their time and memory flat as the corpus grows.
+    """
+    if count <= limit:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
+
+
 def _key(word: str) -> str:
     return word.lower().strip(_PUNCTUATION)
 

@@ -60,7 +60,6 @@ class Retriever:
         self._encoder = None
         self._query_encoder = None
         self._lexical = None
-        self._doc_ids: list[str] | None = None
 
     @classmethod
     def load(cls, index_dir: str | os.PathLike = DEFAULT_INDEX) -> "Retriever":
@@ -127,10 +126,12 @@ class Retriever:
 
     def _hits(self, ids: np.ndarray, scores: np.ndarray, k: int) -> list[Hit]:
         """Keep each document's best passage, then the top k documents."""
-        doc_ids = self.doc_ids
+        # Only the candidates' documents are looked up: a query need not read the
+        # document id of every passage, which costs a cold process ~50 ms at 100k.
+        document_of = self.store.documents_of(ids.tolist())
         best: dict[str, tuple[int, float]] = {}
         for passage_id, score in zip(ids.tolist(), scores.tolist()):
-            doc_id = doc_ids[passage_id]
+            doc_id = document_of[passage_id]
             if doc_id not in best:
                 best[doc_id] = (passage_id, score)
                 if len(best) == k:
@@ -141,13 +142,6 @@ class Retriever:
             Hit(rank, p.doc_id, float(score), p.text, p.source, p.position, p.id)
             for rank, (p, (_, score)) in enumerate(zip(passages, chosen), 1)
         ]
-
-    @property
-    def doc_ids(self) -> list[str]:
-        """The document id of every passage, by passage id."""
-        if self._doc_ids is None:
-            self._doc_ids = self.store.doc_ids()
-        return self._doc_ids
 
     def info(self) -> dict:
         """What `vecsearch info` shows: counts, encoder, index type, size, creation time."""

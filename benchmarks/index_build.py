@@ -1,0 +1,100 @@
+"""Wall time and peak memory of `vecsearch index` as the corpus grows, phase by phase.
+
+    python benchmarks/index_build.py [--passages 1000 10000 100000] [--json]
+
+For each size, writes a corpus of real sentences (synthetic_corpus.py), runs
+`vecsearch index` on it in a fresh process, and reads the child's peak RSS (wait4) and
+the phase timings the manifest records (read, lexical, train, encode, index,
+calibrate). Writes benchmarks/results/index_build.{md,json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_corpus import write_corpus  # noqa: E402
+from tables import RESULTS, markdown_table, write_results  # noqa: E402
+
+PHASES = ("read", "lexical", "train", "encode", "index", "calibrate")
+
+
+def build(passages: int, work: Path) -> dict:
+    corpus, index_dir = work / f"corpus-{passages}.jsonl", work / f"index-{passages}"
+    counts = write_corpus(corpus, passages)
+    command = [sys.executable, "-m", "vecsearch", "index", str(corpus), "--index", str(index_dir)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"vecsearch index failed on {passages} passages: {process.stderr.read().decode()[-2000:]}")
+    version = (index_dir / "CURRENT").read_text().strip()
+    manifest = json.loads((index_dir / version / "manifest.json").read_text())
+    return {
+        "passages": manifest["counts"]["passages"],
+        "documents": counts["documents"],
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024),  # Linux reports KiB
+        "phases": {phase: manifest["timings"].get(phase) for phase in PHASES},
+        "index_type": manifest["index"]["type"],
+        "train_steps": manifest["training"]["steps"],
+        "index_dir": str(index_dir),
+    }
+
+
+def write_chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = results["runs"]
+    labels = [f"{r['passages']:,}" for r in runs]
+    figure, axes = plt.subplots(figsize=(7, 4))
+    bottom = [0.0] * len(runs)
+    for phase in PHASES:
+        values = [r["phases"][phase] or 0 for r in runs]
+        axes.bar(labels, values, bottom=bottom, label=phase)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    axes.set_xlabel("passages")
+    axes.set_ylabel("seconds")
+    axes.set_title(f"vecsearch index: time by phase ({results['threads']} threads)")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--passages", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--work", type=Path, default=None, help="keep corpora and indexes here")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="vecsearch-build-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = {"threads": os.cpu_count(), "runs": []}
+    for passages in args.passages:
+        results["runs"].append(build(passages, work))
+        print(json.dumps(results["runs"][-1]), file=sys.stderr, flush=True)
+    rows = [
+        [f"{r['passages']:,}", r["wall_seconds"], *[r["phases"][p] for p in PHASES], r["peak_rss_mib"], r["index_type"]]
+        for r in results["runs"]
+    ]
+    table = markdown_table(["passages", "wall s", *[f"{p} s" for p in PHASES], "peak RSS MiB", "index"], rows)
+    write_results("index_build", results, f"# Index build\n\n`{' '.join(sys.argv)}`\n\n{table}\n", args.out)
+    write_chart(results, args.out / "index_build.png")
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
