@@ -133,7 +133,7 @@ class RNNEncoder(nn.Module):
             raise VecsearchError("this encoder has no tokenizer attached")
         return token_ids(self.tokenizer, texts, self.config.max_length)
 
-    def encode(self, texts: list[str], batch_size: int = 256, show_progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         """Embed `texts`; returns float32 unit vectors of shape (len(texts), dim).
 
         Texts are tokenized a chunk at a time (so memory does not grow with the corpus)
