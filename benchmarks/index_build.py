@@ -85,6 +85,7 @@ def main() -> None:
     for passages in args.passages:
         results["runs"].append(build(passages, work))
         print(json.dumps(results["runs"][-1]), file=sys.stderr, flush=True)
+    results["runs"].sort(key=lambda r: r["passages"])
     rows = [
         [f"{r['passages']:,}", r["wall_seconds"], *[r["phases"][p] for p in PHASES], r["peak_rss_mib"], r["index_type"]]
         for r in results["runs"]

@@ -64,7 +64,7 @@ def time_searches(index, queries: np.ndarray, k: int = 10) -> tuple[dict, np.nda
     return percentiles(seconds), found
 
 
-def faiss_sweep(sizes: list[int], dim: int) -> list[dict]:
+def faiss_sweep(sizes: list[int], dim: int, hnsw_max: int) -> list[dict]:
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(2000, dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
@@ -77,6 +77,8 @@ def faiss_sweep(sizes: list[int], dim: int) -> list[dict]:
         rows.append({"passages": size, "type": "flat", "parameter": "-", "recall@10": 1.0, "build_s": 0.0, **latency})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         for kind, parameters in (("hnsw", HNSW_EF), ("ivf", IVF_NPROBE)):
+            if kind == "hnsw" and size > hnsw_max:
+                continue  # building the graph takes ~10x longer per 10x passages; see --hnsw-max
             started = time.perf_counter()
             index = build_index(vectors, kind)
             build_seconds = round(time.perf_counter() - started, 1)
@@ -120,8 +122,14 @@ def end_to_end(index_dir: Path) -> dict:
     _, found = retriever.index.search(query_vectors, 10)
     result["recall@10_vs_exact"] = round(recall_at_10(found, exact), 4)
     if isinstance(retriever.index, faiss.IndexHNSW):
-        result["efSearch"] = retriever.index.hnsw.efSearch
-        result["M"] = HNSW_NEIGHBOURS
+        index = retriever.index
+        result["efSearch"], result["M"] = index.hnsw.efSearch, HNSW_NEIGHBOURS
+        result["efSearch_sweep"] = []
+        for ef in HNSW_EF:
+            index.hnsw.efSearch = ef
+            latency, found = time_searches(index, query_vectors)
+            result["efSearch_sweep"].append({"efSearch": ef, "recall@10": round(recall_at_10(found, exact), 4), **latency})
+        index.hnsw.efSearch = result["efSearch"]
     return result
 
 
@@ -142,10 +150,11 @@ def main() -> None:
     parser.add_argument("--index", type=Path, help="a real index for the end-to-end and cold-process figures")
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest size to build an HNSW graph for")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    results = {"threads": faiss.omp_get_max_threads(), "faiss": faiss_sweep(args.sizes, args.dim)}
+    results = {"threads": faiss.omp_get_max_threads(), "faiss": faiss_sweep(args.sizes, args.dim, args.hnsw_max)}
     if args.index:
         results["end_to_end"] = end_to_end(args.index)
         results["cold_query"] = cold_query(args.index)
@@ -170,6 +179,9 @@ def markdown(results: dict, argv: list[str]) -> str:
             f"recall@10 against exact search over the same vectors: {e2e['recall@10_vs_exact']})",
             markdown_table(["mode", "p50 ms", "p95 ms", "p99 ms"],
                            [[m, e2e[m]["p50_ms"], e2e[m]["p95_ms"], e2e[m]["p99_ms"]] for m in ("dense", "lexical", "hybrid")]),
+            *([markdown_table(["efSearch (real vectors)", "recall@10", "FAISS p50 ms", "p95 ms"],
+                              [[r["efSearch"], r["recall@10"], r["p50_ms"], r["p95_ms"]] for r in e2e["efSearch_sweep"]])]
+              if "efSearch_sweep" in e2e else []),
             f"## Cold process\n\n`{results['cold_query']['command']}`: median {results['cold_query']['median_s']} s wall "
             f"(runs: {results['cold_query']['runs_s']}).",
         ]
