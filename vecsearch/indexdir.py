@@ -75,8 +75,10 @@ def _read_pointer(index_dir: Path) -> str | None:
         return (index_dir / POINTER).read_text().strip()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as error:
-        raise VecsearchError(f"cannot read {index_dir / POINTER}: {error}") from None
+    except UnicodeDecodeError:
+        raise VecsearchError(f"{index_dir} is damaged: {POINTER} does not name a version") from None
+    except OSError as error:
+        raise VecsearchError(f"cannot read {index_dir / POINTER}: {error.strerror or error}") from None
 
 
 def _only_writer_files(index_dir: Path) -> bool:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import VecsearchError
+
 DIRECTORY = "lexical"
 
 
@@ -48,7 +50,10 @@ class LexicalIndex:
     def load(cls, directory: str | Path) -> "LexicalIndex":
         import bm25s
 
-        return cls(bm25s.BM25.load(str(Path(directory) / DIRECTORY), mmap=True, show_progress=False))
+        try:
+            return cls(bm25s.BM25.load(str(Path(directory) / DIRECTORY), mmap=True, show_progress=False))
+        except Exception as error:  # missing or damaged arrays/JSON: numpy, json and OS errors
+            raise VecsearchError(f"{Path(directory) / DIRECTORY} is damaged: {error}") from None
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of `query` against every passage (zeros where no term matches)."""
