@@ -297,3 +297,26 @@ def _open(index_dir):
     if index_dir not in _opened:
         _opened[index_dir] = Retriever.load(index_dir)
     return _opened[index_dir]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # bm25s on a corpus of stopwords
+def test_bm25_built_from_term_ids_equals_bm25s_from_tokens():
+    import bm25s
+
+    from vecsearch import lexical
+
+    texts = [d["text"] for d in _cranfield()[:300]] + ["the a an of", ""]
+    reference = bm25s.BM25()
+    reference.index(lexical.analyze(texts), show_progress=False)
+    ours = lexical.LexicalIndex.build(texts)
+    assert ours.bm25.vocab_dict.keys() == reference.vocab_dict.keys()
+    for query in ("boundary layer flow", "heat transfer", "shock waves supersonic", "nothing-like-it"):
+        terms = lexical.analyze([query])[0]
+        assert np.allclose(ours.scores(query), reference.get_scores(terms) if terms else 0, atol=1e-6)
+    assert lexical.LexicalIndex.build(["the", "a"]).search("the", 2)[0].size == 0  # only stopwords
+
+
+def _cranfield():
+    from .conftest import cranfield_documents
+
+    return cranfield_documents()
