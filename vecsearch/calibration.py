@@ -28,8 +28,12 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
     doc_of = sampler.doc_of
     depth = min(DEPTH, len(passages))
     _, dense_ids = dense_index.search(encoder.encode(queries), depth)
-    lexical_scores = lexical.score_matrix(queries)
-    lexical_ids = np.argsort(-lexical_scores, axis=1, kind="stable")[:, :depth]
+    lexical_rankings = []
+    for start in range(0, len(queries), 16):  # 16 rows of scores over all passages at a time
+        block = lexical.score_matrix(queries[start : start + 16])
+        for row in block:
+            ids = np.argsort(-row, kind="stable")[:depth]
+            lexical_rankings.append(ids[row[ids] > 0])
 
     def mrr(rankings) -> float:
         documents = ([doc_of[p] for p in ranking] for ranking in rankings)
@@ -38,7 +42,6 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
             for source, docs in zip(sources, documents)
         ) / len(sources)
 
-    lexical_rankings = [ids[scores[ids] > 0] for ids, scores in zip(lexical_ids, lexical_scores)]
     dense_rankings = [ids[ids >= 0] for ids in dense_ids]
     scores = {"dense": mrr(dense_rankings), "lexical": mrr(lexical_rankings)}
     hybrid = {}

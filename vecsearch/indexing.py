@@ -191,7 +191,7 @@ def write_version(
 
         started = time.perf_counter()
         new_vectors = (
-            encoder.encode(fresh_texts, show_progress=options.show_progress)
+            _encode(encoder, fresh_texts, options.show_progress)
             if fresh_texts
             else np.empty((0, carried_vectors.shape[1]), dtype=np.float32)
         )
@@ -304,6 +304,17 @@ def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options:
     return encoder, training
 
 
+def _encode(encoder, texts: list[str], show_progress: bool, block: int = 16_384) -> np.ndarray:
+    """Embed `texts` a block at a time: `encode` tokenizes all it is given at once, and the
+    token ids of a large corpus as Python lists would take ~36 bytes a token."""
+    if len(texts) <= block:
+        return encoder.encode(texts, show_progress=show_progress)
+    vectors = np.empty((len(texts), encoder.config.dim), dtype=np.float32)
+    for start in _progress(range(0, len(texts), block), show_progress, f"encoding (blocks of {block})"):
+        vectors[start : start + block] = encoder.encode(texts[start : start + block])
+    return vectors
+
+
 def _link_encoder(source: Path, target: Path) -> None:
     """Versions are immutable, so the next one can share the encoder's files (hard links)."""
     for name in ENCODER_FILES:
@@ -318,4 +329,4 @@ def _progress(items, enabled: bool, description: str):
         return items
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc=description, unit="doc", leave=False, disable=None)
+    return tqdm(items, desc=description, leave=False, disable=None)
