@@ -320,3 +320,14 @@ def _cranfield():
     from .conftest import cranfield_documents
 
     return cranfield_documents()
+
+
+def test_no_pickle_anywhere(small_index):
+    version = live_version(small_index)
+    for path in version.rglob("*"):
+        if path.is_file():
+            assert path.read_bytes()[:1] != b"\x80", path  # the opcode every pickle (protocol 2+) starts with
+            if path.suffix == ".npy":
+                np.load(path, allow_pickle=False)
+    sources = Path(corpus_module.__file__).parent.glob("*.py")
+    assert not [p.name for p in sources if "pickle" in p.read_text() or "torch.load" in p.read_text()]

@@ -171,7 +171,7 @@ def write_version(
         timings["carry"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        lexical = LexicalIndex.build(texts)
+        lexical = LexicalIndex.build(texts, show_progress=options.show_progress)
         timings["lexical"] = time.perf_counter() - started
 
         # 3. The encoder: the live one, a given one, or a newly trained one.

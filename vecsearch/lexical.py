@@ -37,7 +37,7 @@ class LexicalIndex:
         self.bm25 = bm25
 
     @classmethod
-    def build(cls, texts: list[str]) -> "LexicalIndex":
+    def build(cls, texts: list[str], show_progress: bool = False) -> "LexicalIndex":
         """BM25 over `texts`, analysed a chunk at a time into int32 term ids.
 
         bm25s would hold every term of the corpus as a Python string (~60 bytes each:
@@ -47,7 +47,12 @@ class LexicalIndex:
 
         vocabulary: dict[str, int] = {}
         term_ids = []
-        for start in range(0, len(texts), _ANALYZE_CHUNK):
+        starts = range(0, len(texts), _ANALYZE_CHUNK)
+        if show_progress and len(starts) > 1:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="BM25", unit="chunk", leave=False, disable=None)
+        for start in starts:
             for terms in analyze(texts[start : start + _ANALYZE_CHUNK]):
                 ids = (vocabulary.setdefault(term, len(vocabulary)) for term in terms)
                 term_ids.append(np.fromiter(ids, dtype=np.int32, count=len(terms)))
