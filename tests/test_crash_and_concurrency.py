@@ -233,3 +233,21 @@ def test_a_version_in_use_is_kept_until_released(corpora, small_index, tmp_path)
     assert versions(index_dir) == [writer.version_dir.name]
     with pytest.raises(VecsearchError, match="version folder"):
         Retriever.load(writer.version_dir).delete(["d4.txt"])
+
+
+def test_a_killed_first_build_leaves_a_clear_message_and_the_next_run_recovers(corpora, small_index, tmp_path):
+    index_dir = tmp_path / "idx"
+    process = subprocess.Popen(index_command(corpora["A"], index_dir, "--model", str(small_index)), env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while not (index_dir / "lock").exists() and process.poll() is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    if not (index_dir / "CURRENT").exists():
+        with pytest.raises(VecsearchError, match="no index at .* yet"):
+            Retriever.load(index_dir)
+    finished = subprocess.run(index_command(corpora["A"], index_dir, "--model", str(small_index)), env=ENV,
+                              capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert content(index_dir) == expected_content(corpora["A"])
+    assert [p.name for p in index_dir.iterdir() if p.name.startswith(".")] == []
