@@ -104,8 +104,9 @@ def test_cli_reindex_prints_one_json_object_and_remove_works(corpus, small_index
     result = runner.invoke(main, ["index", str(corpus), "--index", index_dir, "--model", str(small_index), "--json"])
     assert result.exit_code == 0, result.output
     (corpus / "extra.txt").write_text("ablation of graphite nose cones")
-    result = runner.invoke(main, ["index", str(corpus), "--index", index_dir, "--json"])
+    result = runner.invoke(main, ["index", str(corpus), "--index", index_dir, "--json", "--steps", "3"])
     assert result.exit_code == 0, result.output
+    assert "--steps had no effect; add --retrain" in result.stderr
     summary = json.loads(result.stdout)  # the whole of stdout is one JSON object
     keys = ("added", "updated", "removed", "unchanged", "skipped", "passages")
     assert {k: summary[k] for k in keys} == {

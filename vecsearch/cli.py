@@ -168,6 +168,10 @@ def index(path, index_dir, text_field, model, retrain, index_type, wait, as_json
     }
     retriever.close()
     _print_skipped(report)
+    ignored = [name for name in training if _given(name)]
+    if ignored and not update.retrained and model is None:
+        click.echo(f"note: the index kept its encoder, so {', '.join('--' + n.replace('_dim', '').replace('_', '-') for n in ignored)} "
+                   "had no effect; add --retrain to train a new one", err=True)
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -175,6 +179,12 @@ def index(path, index_dir, text_field, model, retrain, index_type, wait, as_json
     if report.skipped:
         reasons = ", ".join(f"{n} {reason}" for reason, n in report.reasons().most_common())
         click.echo(f"skipped {len(report.skipped)}: {reasons}")
+
+
+def _given(parameter: str) -> bool:
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(parameter) == ParameterSource.COMMANDLINE
 
 
 def _print_update(summary: dict, index_dir: str) -> None:
