@@ -4,7 +4,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vecsearch.corpus import CorpusReport, Document, content_hash, iter_documents, read_corpus, split_passages
+from vecsearch.corpus import (
+    MAX_WORD_CHARS,
+    CorpusReport,
+    Document,
+    content_hash,
+    iter_documents,
+    read_corpus,
+    split_passages,
+)
 from vecsearch.errors import VecsearchError
 
 
@@ -98,10 +106,20 @@ def test_long_documents_become_overlapping_passages():
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(), st.integers(2, 40), st.integers(0, 39))
-def test_passages_cover_every_word_on_arbitrary_unicode(text, words, overlap):
+def test_passages_cover_every_character_on_arbitrary_unicode(text, words, overlap):
     overlap = min(overlap, words - 1)
     passages = split_passages(Document("d", text, "s", content_hash(text)), words, overlap)
-    covered = [w for p in passages for w in p.text.split()]
-    assert set(covered) == set(text.split())
-    assert all(len(p.text.split()) <= words for p in passages)
-    assert all(text[p.start : p.start + len(p.text)] == p.text for p in passages)
+    covered = [False] * len(text)
+    for p in passages:
+        assert text[p.start : p.start + len(p.text)] == p.text
+        pieces = p.text.split()
+        assert len(pieces) <= words or all(len(w) > MAX_WORD_CHARS for w in pieces)
+        covered[p.start : p.start + len(p.text)] = [True] * len(p.text)
+    assert all(covered[i] for i, c in enumerate(text) if not c.isspace())
+    assert [p.position for p in passages] == list(range(len(passages)))
+
+
+def test_a_run_without_spaces_is_cut_into_words():
+    text = "a" * 1000 + " tail"
+    passages = split_passages(Document("d", text, "s", content_hash(text)), words=4, overlap=1)
+    assert passages[0].text == "a" * (4 * MAX_WORD_CHARS) and passages[-1].text.endswith("tail")

@@ -6,7 +6,7 @@ import pytest
 
 from vecsearch import Hit, Retriever
 from vecsearch.errors import VecsearchError
-from vecsearch.indexdir import MANIFEST, live_version
+from vecsearch.indexdir import MANIFEST, live_version, versions
 
 from .conftest import phrase_from
 
@@ -69,11 +69,16 @@ def test_loading_checks_the_format_version(small_index, tmp_path):
         Retriever.load(tmp_path / "foreign")
 
 
-def test_rebuilding_replaces_the_version_and_reuses_a_model(small_index, small_corpus, tmp_path):
+def test_rebuilding_with_a_model_replaces_the_version_once_released(small_index, small_corpus, tmp_path):
     index_dir = tmp_path / "reuse"
     first = Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False)
     second = Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False)
     assert first.version_dir.name == "v000001" and second.version_dir.name == "v000002"
-    assert not first.version_dir.exists()  # superseded versions are removed
-    assert second.manifest["training"] is None
+    assert second.last_update.unchanged == 80 and second.manifest["training"] is None
+    assert first.version_dir.exists() and first.search("drag", mode="lexical")  # still open: kept, still answers
+    first.close()
+    summary = second.delete(["records.jsonl"])  # not an id: nothing to change, nothing written
+    assert (summary.removed, summary.not_found, summary.version) == (0, 1, None)
+    second.delete([second.doc_ids[0]])
+    assert versions(index_dir) == ["v000003"]  # superseded versions are removed once released
     assert np.array_equal(second.encoder.encode(["drag"]), Retriever.load(small_index).encoder.encode(["drag"]))

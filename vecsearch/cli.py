@@ -50,7 +50,9 @@ def main():
 
     \b
       vecsearch index corpus/            train an encoder on corpus/ and index it
+      vecsearch index corpus/            again: add, update and remove what changed
       vecsearch query "some question"    search the index
+      vecsearch remove ID...             remove documents
       vecsearch info                     describe the index
     """
 
@@ -64,6 +66,14 @@ def index_option(function):
         show_default=True,
         type=click.Path(file_okay=False),
         help="Index directory (or set VECSEARCH_INDEX).",
+    )(function)
+
+
+def wait_option(function):
+    return click.option(
+        "--wait", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
+        help="If another process is writing the index, wait up to this long for it (e.g. --wait 60) "
+             "instead of stopping at once.",
     )(function)
 
 
@@ -105,22 +115,37 @@ def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, se
 @main.command()
 @click.argument("path", type=click.Path())
 @index_option
-@click.option("--text-field", default="text", show_default=True, help="Field holding the text in JSON/CSV/Parquet records.")
+@click.option("--text-field", default="text", show_default=True,
+              help="Field holding the text in JSON/CSV/Parquet records, e.g. --text-field body.")
 @click.option("--model", type=click.Path(file_okay=False), default=None,
-              help="Reuse a trained encoder (from `vecsearch train` or another index) instead of training.")
+              help="Use this trained encoder (from `vecsearch train`, or another index) instead of training, "
+                   "e.g. --model models/docs. On an existing index, re-embeds everything with it.")
+@click.option("--retrain", is_flag=True,
+              help="On an existing index: train a new encoder on the corpus and re-embed everything "
+                   "(default: keep the index's encoder and embed only new and changed documents).")
 @click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default="auto", show_default=True,
-              help="FAISS index: exact 'flat', or approximate 'hnsw'/'ivf'; 'auto' picks by size.")
+              help="FAISS index: exact 'flat', or approximate 'hnsw'/'ivf'; 'auto' picks by size (e.g. --index-type hnsw).")
+@wait_option
 @training_options
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def index(path, index_dir, text_field, model, index_type, as_json, **training):
-    """Train an encoder on the documents in PATH and build a searchable index.
+@click.option("--json", "as_json", is_flag=True,
+              help='Print one JSON object: {"added", "updated", "removed", "unchanged", "skipped", "passages", ...}.')
+def index(path, index_dir, text_field, model, retrain, index_type, wait, as_json, **training):
+    """Index the documents in PATH: build a new index, or bring an existing one up to date.
 
     PATH is a folder (read recursively) or a file. .txt/.md/.rst files are one
-    document each; .jsonl/.json/.csv/.parquet files hold one document per record.
+    document each (files over 8 MB are read in 1 MB sections, NAME#1, NAME#2, ...);
+    .jsonl/.json/.csv/.parquet files hold one document per record.
+
+    A new index trains an encoder on PATH. Run again on an existing index, it adds
+    new documents, re-embeds changed ones, removes those no longer in PATH, and
+    keeps everything else as it is - no retraining unless --retrain. Files that
+    cannot be read are reported and skipped; what they held stays indexed.
 
     \b
-    Example:
+    Examples:
       vecsearch index docs/ --index indexes/docs
+      vecsearch index docs/ --index indexes/docs --json     # later: only what changed
+      vecsearch index docs/ --index indexes/docs --retrain  # a new encoder
     """
     from .corpus import CorpusReport
     from .retriever import Retriever
@@ -130,31 +155,83 @@ def index(path, index_dir, text_field, model, index_type, as_json, **training):
     started = time.perf_counter()
     retriever = Retriever.build(
         path, index_dir, text_field=text_field, model=model, teacher=teacher, encoder_config=encoder_config,
-        train_config=train_config, index_type=index_type, report=report,
+        train_config=train_config, index_type=index_type, retrain=retrain, wait=wait, report=report,
     )
-    info = retriever.info()
+    update = retriever.last_update
     summary = {
-        "index": index_dir,
+        **{key: getattr(update, key) for key in ("added", "updated", "removed", "unchanged", "skipped", "passages")},
+        "documents": update.documents,
         "files": report.files,
-        "documents": info["documents"],
-        "passages": info["passages"],
-        "skipped": len(report.skipped),
+        "index": index_dir,
+        "version": retriever.version_dir.name,
+        "written": update.version is not None,
+        "retrained": update.retrained,
         "seconds": round(time.perf_counter() - started, 2),
-        "timings": retriever.manifest["timings"],
-        "index_type": info["index_type"],
+        "timings": {name: round(seconds, 2) for name, seconds in update.timings.items()},
     }
+    retriever.close()
     _print_skipped(report)
+    ignored = [name for name in training if _given(name)]
+    if ignored and not update.retrained and model is None:
+        click.echo(f"note: the index kept its encoder, so {', '.join('--' + n.replace('_dim', '').replace('_', '-') for n in ignored)} "
+                   "had no effect; add --retrain to train a new one", err=True)
     if as_json:
         click.echo(json.dumps(summary))
         return
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary["timings"].items())
-    click.echo(
-        f"indexed {summary['documents']} documents ({summary['passages']} passages) "
-        f"in {summary['seconds']:.1f}s -> {index_dir}  [{timings}]"
-    )
+    _print_update(summary, index_dir)
     if report.skipped:
         reasons = ", ".join(f"{n} {reason}" for reason, n in report.reasons().most_common())
         click.echo(f"skipped {len(report.skipped)}: {reasons}")
+
+
+def _given(parameter: str) -> bool:
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(parameter) == ParameterSource.COMMANDLINE
+
+
+def _print_update(summary: dict, index_dir: str) -> None:
+    changes = ", ".join(f"{summary[key]} {key}" for key in ("added", "updated", "removed", "unchanged"))
+    if not summary["written"]:
+        click.echo(f"no changes ({changes}); {index_dir} left as it was")
+        return
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary["timings"].items() if v >= 0.05)
+    click.echo(
+        f"{changes} -> {summary['documents']} documents ({summary['passages']} passages) "
+        f"in {summary['seconds']:.1f}s -> {index_dir} ({summary['version']})  [{timings}]"
+    )
+
+
+@main.command()
+@click.argument("ids", nargs=-1, required=True)
+@index_option
+@wait_option
+@click.option("--json", "as_json", is_flag=True, help='Print one JSON object: {"removed", "not_found", ...}.')
+def remove(ids, index_dir, wait, as_json):
+    """Remove the documents with these IDS from the index (their space is given back).
+
+    IDS are document ids as `vecsearch query` shows them: a file's path within the
+    corpus, or a record's id.
+
+    \b
+    Examples:
+      vecsearch remove notes/old.md
+      vecsearch remove rec17 rec18 --index indexes/docs --json
+    """
+    from .retriever import Retriever
+
+    retriever = Retriever.load(index_dir)
+    update = retriever.delete(list(ids), wait=wait)
+    summary = {
+        "removed": update.removed, "not_found": update.not_found, "documents": update.documents,
+        "passages": update.passages, "version": retriever.version_dir.name,
+    }
+    retriever.close()
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    missing = f" ({update.not_found} not in the index)" if update.not_found else ""
+    click.echo(f"removed {update.removed} documents{missing}; {update.documents} documents remain")
 
 
 def _print_skipped(report, limit: int = 10) -> None:
@@ -204,8 +281,12 @@ def query(text, k, mode, index_dir, as_json):
       vecsearch query "how do RNNs keep context?" -k 5
       vecsearch query "boundary layer" --json | jq '.[0].id'
     """
-    from .retriever import Retriever
+    from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS, Retriever, truncate_query
 
+    text, truncated = truncate_query(text)
+    if truncated:
+        click.echo(f"note: the query was too long and was cut to {len(text.split())} words, {len(text)} characters "
+                   f"(at most {MAX_QUERY_WORDS} words and {MAX_QUERY_CHARS} characters are used)", err=True)
     hits = Retriever.load(index_dir).search(text, k=k, mode=mode)
     if as_json:
         click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False))

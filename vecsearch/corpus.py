@@ -3,13 +3,16 @@
 A corpus is a folder (walked recursively) or a single file. Plain-text files
 (`.txt`, `.md`, `.rst`) are one document each; record files (`.jsonl`, `.json`,
 `.csv`, `.parquet`) hold one document per record and are read with HF datasets.
-Files that cannot be read are skipped and reported, never fatal.
+Files that cannot be read are skipped and reported, never fatal. Large text files
+are read in sections of about `SECTION_CHARS` characters (each its own document,
+`name.txt#1`, `name.txt#2`, ...), so memory follows the section, not the file.
 
 This module knows nothing of tokenizers, models or indexes.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -24,7 +27,11 @@ from .errors import VecsearchError
 TEXT_SUFFIXES = {".txt", ".md", ".rst"}
 RECORD_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
 ID_FIELDS = ("id", "_id")
-_WORD = re.compile(r"\S+")
+MAX_WORD_CHARS = 100  # a longer run without spaces (base64, a minified line) is cut into pieces
+_WORD = re.compile(r"\S{1,%d}" % MAX_WORD_CHARS)
+LARGE_FILE_BYTES = 8 << 20  # text files above this are read in sections
+SECTION_CHARS = 1 << 20
+_BLOCK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,18 @@ class CorpusReport:
     files: int = 0
     documents: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # files (and folders, ending in "/") that could be read only in part or not at all
+    unread: set[str] = field(default_factory=set)
 
-    def skip(self, where: str, reason: str) -> None:
+    def skip(self, where: str, reason: str, source: str | None = None) -> None:
+        """Record a skipped file or record; `source` names its file if `where` is a record."""
         self.skipped.append((where, reason))
+        if reason != "empty":  # an emptied file is a removal; anything else is a failure to read
+            self.unread.add(source or where)
+
+    def covers(self, source: str) -> bool:
+        """Whether documents from `source` may be missing because it could not be read."""
+        return source in self.unread or any(source.startswith(p) for p in self.unread if p.endswith("/"))
 
     def reasons(self) -> Counter:
         return Counter(reason.split(":")[0] for _, reason in self.skipped)
@@ -88,7 +104,7 @@ def iter_documents(
         )
         for document in documents:
             if document.id in seen_ids:
-                report.skip(f"{relative}:{document.id}", "duplicate id")
+                report.skip(f"{relative}:{document.id}", "duplicate id", source=relative)
                 continue
             seen_ids.add(document.id)
             report.documents += 1
@@ -103,7 +119,12 @@ def _walk(root: Path, report: CorpusReport) -> Iterator[Path]:
             report.skip(str(root), f"unsupported file type: {root.suffix or '(none)'}")
         return
     visited: set[tuple[int, int]] = set()
-    for directory, subdirs, files in os.walk(root, followlinks=True, onerror=None):
+
+    def unreadable(error: OSError) -> None:
+        where = os.path.relpath(error.filename, root) if error.filename else str(root)
+        report.skip(where, f"unreadable: {error.strerror or error}", source=where.rstrip("/") + "/")
+
+    for directory, subdirs, files in os.walk(root, followlinks=True, onerror=unreadable):
         stat = os.stat(directory)
         if (stat.st_dev, stat.st_ino) in visited:  # symlink loop
             report.skip(directory, "symlink loop")
@@ -121,6 +142,10 @@ def _walk(root: Path, report: CorpusReport) -> Iterator[Path]:
 
 def _read_text_file(file: Path, relative: str, report: CorpusReport) -> Iterator[Document]:
     try:
+        size = file.stat().st_size
+        if size > LARGE_FILE_BYTES:
+            yield from _read_large_text_file(file, relative, report)
+            return
         raw = file.read_bytes()
     except OSError as error:
         report.skip(relative, f"unreadable: {error.strerror or error}")
@@ -139,69 +164,136 @@ def _read_text_file(file: Path, relative: str, report: CorpusReport) -> Iterator
     yield Document(relative, text, relative, content_hash(text))
 
 
+def _read_large_text_file(file: Path, relative: str, report: CorpusReport) -> Iterator[Document]:
+    """A large text file as documents of about SECTION_CHARS characters, cut at line breaks
+    (or spaces, in a file of very long lines). The file is checked once before anything is
+    yielded, so a bad byte deep inside skips the whole file, as it does for a small one."""
+    problem = _check_text_stream(file)
+    if problem:
+        report.skip(relative, problem)
+        return
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    buffer, number = "", 0
+    with open(file, "rb") as stream:
+        while True:
+            block = stream.read(_BLOCK_BYTES)
+            buffer += decoder.decode(block, final=not block)
+            while len(buffer) >= SECTION_CHARS or (not block and buffer):
+                cut = _section_end(buffer) if block else len(buffer)
+                section, buffer = buffer[:cut], buffer[cut:]
+                if section.strip():
+                    number += 1
+                    yield Document(f"{relative}#{number}", section, relative, content_hash(section))
+            if not block:
+                break
+    if number == 0:
+        report.skip(relative, "empty")
+
+
+def _section_end(buffer: str) -> int:
+    """Where to cut a section: the last line break (or else space) in its final quarter."""
+    floor = SECTION_CHARS * 3 // 4
+    for separator in ("\n\n", "\n", " "):
+        at = buffer.rfind(separator, floor, SECTION_CHARS)
+        if at >= 0:
+            return at + len(separator)
+    return SECTION_CHARS
+
+
+def _check_text_stream(file: Path) -> str | None:
+    """Why a file cannot be read as UTF-8 text ("binary file", "invalid UTF-8: ..."), or None."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    offset = 0
+    with open(file, "rb") as stream:
+        while True:
+            block = stream.read(_BLOCK_BYTES)
+            if offset == 0 and b"\x00" in block[:8192]:
+                return "binary file"
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                return f"invalid UTF-8: byte {offset + error.start}"
+            if not block:
+                return None
+            offset += len(block)
+
+
 def _read_record_file(
     file: Path, relative: str, text_field: str, report: CorpusReport
 ) -> Iterator[Document]:
     try:
         records = _load_records(file, relative, report)
-    except VecsearchError as error:
+        for row, (where, record) in enumerate(records):
+            if row == 0 and text_field not in record:
+                raise VecsearchError(
+                    f"{relative}: no field '{text_field}' in its records "
+                    f"(fields: {', '.join(map(str, record)) or 'none'}); choose one with --text-field"
+                )
+            text = record.get(text_field)
+            title = record.get("title")
+            if not isinstance(text, str) or not text.strip():
+                reason = "empty" if text_field in record else f"no field '{text_field}'"
+                report.skip(f"{relative}:{where}", reason, source=relative)
+                continue
+            if isinstance(title, str) and title.strip() and not text.startswith(title):
+                text = f"{title.strip()}\n\n{text}"
+            doc_id = next((str(record[f]) for f in ID_FIELDS if record.get(f) not in (None, "")), None)
+            yield Document(doc_id or f"{relative}#{where}", text, relative, content_hash(text))
+    except OSError as error:
+        report.skip(relative, f"unreadable: {error.strerror or error}")
+    except _UnreadableRecords as error:
         report.skip(relative, str(error))
-        return
-    for row, record in enumerate(records):
-        if row == 0 and text_field not in record:
-            raise VecsearchError(
-                f"{relative}: no field '{text_field}' in its records "
-                f"(fields: {', '.join(map(str, record)) or 'none'}); choose one with --text-field"
-            )
-        text = record.get(text_field)
-        title = record.get("title")
-        if not isinstance(text, str) or not text.strip():
-            report.skip(f"{relative}:{row + 1}", "empty")
-            continue
-        if isinstance(title, str) and title.strip() and not text.startswith(title):
-            text = f"{title.strip()}\n\n{text}"
-        doc_id = next((str(record[f]) for f in ID_FIELDS if record.get(f) not in (None, "")), None)
-        yield Document(doc_id or f"{relative}#{row + 1}", text, relative, content_hash(text))
 
 
-def _load_records(file: Path, relative: str, report: CorpusReport) -> Iterator[dict]:
-    """Records of a JSON/JSONL/CSV/Parquet file, read with HF datasets.
+class _UnreadableRecords(Exception):
+    """A record file that cannot be parsed at all."""
 
-    JSON Lines that datasets rejects are re-read line by line so that one bad
-    line costs that line, not the file.
+
+def _load_records(file: Path, relative: str, report: CorpusReport) -> Iterator[tuple[int, dict]]:
+    """(line number for JSONL, else record number; record) for each record of a JSON/JSONL/CSV/Parquet file.
+
+    JSON Lines are read line by line - memory follows the line, not the file, and a bad
+    line costs that line and is reported with its number. The other formats are read
+    with HF datasets.
     """
+    suffix = file.suffix.lower()
+    if suffix == ".jsonl":
+        return _read_jsonl_lines(file, relative, report)
     import datasets
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
-    builder = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}[
-        file.suffix.lower()
-    ]
+    builder = {".json": "json", ".csv": "csv", ".parquet": "parquet"}[suffix]
+    with open(file, "rb"):  # unreadable files fail here, with a plain OSError
+        pass
     try:
         dataset = datasets.load_dataset(
             builder, data_files=str(file), split="train", keep_in_memory=True
         )
     except Exception as error:  # datasets raises many types for malformed files
-        if file.suffix.lower() == ".jsonl":
-            return _read_jsonl_lines(file, relative, report)
-        raise VecsearchError(f"unreadable {builder} file: {_first_line(error)}") from None
-    return iter(dataset)
+        raise _UnreadableRecords(f"unreadable {builder} file: {_first_line(error)}") from None
+    return enumerate(dataset, 1)
 
 
-def _read_jsonl_lines(file: Path, relative: str, report: CorpusReport) -> Iterator[dict]:
-    with open(file, encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, 1):
+def _read_jsonl_lines(file: Path, relative: str, report: CorpusReport) -> Iterator[tuple[int, dict]]:
+    with open(file, "rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                report.skip(f"{relative}:{number}", f"invalid UTF-8: byte {error.start} of the line", source=relative)
+                continue
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
-                report.skip(f"{relative}:{number}", f"malformed JSON: {error.msg}")
+                report.skip(f"{relative}:{number}", f"malformed JSON: {error.msg}", source=relative)
                 continue
             if isinstance(record, dict):
-                yield record
+                yield number, record
             else:
-                report.skip(f"{relative}:{number}", "malformed JSON: not an object")
+                report.skip(f"{relative}:{number}", "malformed JSON: not an object", source=relative)
 
 
 def _first_line(error: Exception) -> str:

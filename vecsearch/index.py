@@ -63,9 +63,32 @@ def save_index(index: faiss.Index, directory: str | Path) -> None:
 
 def load_index(directory: str | Path) -> faiss.Index:
     """Read the index memory-mapped, so that opening a large one costs little."""
-    index = faiss.read_index(str(Path(directory) / FILENAME), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    index = _read(directory, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
     _set_search_parameters(index)
     return index
+
+
+def _read(directory: str | Path, flags: int = 0) -> faiss.Index:
+    path = Path(directory) / FILENAME
+    if not path.is_file():
+        raise VecsearchError(f"{directory} is damaged: {FILENAME} is missing")
+    try:
+        return faiss.read_index(str(path), flags)
+    except RuntimeError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
+        raise VecsearchError(f"{path} is damaged or not a FAISS index ({reason})") from None
+
+
+def stored_vectors(directory: str | Path, ids: np.ndarray) -> np.ndarray:
+    """The vectors with these ids, read back from a saved index of any type (for copying
+    unchanged passages into the next version without encoding them again)."""
+    index = _read(directory)
+    if isinstance(index, faiss.IndexIVF):
+        index.make_direct_map()
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) == 0:
+        return np.empty((0, index.d), dtype=np.float32)
+    return index.reconstruct_batch(ids)
 
 
 def describe(index: faiss.Index) -> str:

@@ -1,23 +1,33 @@
-"""The index directory: immutable versions and the `CURRENT` pointer that names the live one.
+"""The index directory: immutable versions, the `CURRENT` pointer, and the locks.
 
     indexes/default/
       CURRENT           name of the live version, replaced atomically
+      lock              held (flock, exclusive) by the one writer; holds its pid
       v000001/          manifest.json, tokenizer.json, encoder.safetensors,
                         dense.faiss, passages.sqlite, lexical/
 
-A writer builds the next version in a hidden staging folder, fsyncs it, renames it
-into place and then swaps `CURRENT`; readers open whatever `CURRENT` names. A crash
-leaves at worst a staging folder, which the next writer removes.
+A writer takes `lock`, builds the next version in a hidden staging folder, fsyncs
+it, renames it into place and then swaps `CURRENT`; readers open whatever `CURRENT`
+names. A crash leaves at worst a staging folder or an unreferenced version, which
+the next writer removes.
+
+Readers hold a shared flock on their version's manifest for as long as they use it,
+and a writer deletes a superseded version only when it can take that lock
+exclusively, so a version is never removed under a reader; it goes at the first
+write after its last reader closed it. That is how deleting documents gives space
+back: only the live version (and versions still being read) stay on disk.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from .errors import VecsearchError
 
@@ -25,7 +35,13 @@ FORMAT = "vecsearch-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 POINTER = "CURRENT"
+LOCK = "lock"
 STAGING_PREFIX = ".staging-"
+_WRITER_FILES = {LOCK, f"{POINTER}.tmp"}  # all a new (or crashed first) build leaves behind
+
+
+class _VersionGone(Exception):
+    """The version named by CURRENT was superseded and removed while it was being opened."""
 
 
 def live_version(index_dir: str | Path) -> Path:
@@ -33,18 +49,76 @@ def live_version(index_dir: str | Path) -> Path:
     index_dir = Path(index_dir)
     if (index_dir / MANIFEST).is_file():
         return index_dir
-    pointer = index_dir / POINTER
-    if not index_dir.exists():
+    if not index_dir.is_dir():
         raise VecsearchError(f"no index at {index_dir} (build one with: vecsearch index PATH)")
-    if not pointer.is_file():
-        raise VecsearchError(f"{index_dir} is not a vecsearch index (no {POINTER} file)")
+    version = None
+    for _ in range(50):  # CURRENT may move on while we look; a damaged one never settles
+        named = _read_pointer(index_dir)
+        if named is None:
+            if (index_dir / LOCK).exists() and _only_writer_files(index_dir):
+                raise VecsearchError(
+                    f"no index at {index_dir} yet (a first `vecsearch index` is running or was interrupted)"
+                )
+            raise VecsearchError(f"{index_dir} is not a vecsearch index (no {POINTER} file)")
+        if named and "/" not in named and (index_dir / named / MANIFEST).is_file():
+            return index_dir / named
+        if named == version:
+            break
+        version = named
+        time.sleep(0.01)
+    raise VecsearchError(f"{index_dir} is damaged: {POINTER} names a missing version '{version}'")
+
+
+def _read_pointer(index_dir: Path) -> str | None:
     try:
-        version = pointer.read_text().strip()
+        return (index_dir / POINTER).read_text().strip()
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise VecsearchError(f"{index_dir} is damaged: {POINTER} does not name a version") from None
     except OSError as error:
-        raise VecsearchError(f"cannot read {pointer}: {error.strerror}") from None
-    if not version or "/" in version or not (index_dir / version / MANIFEST).is_file():
-        raise VecsearchError(f"{index_dir} is damaged: {POINTER} names a missing version '{version}'")
-    return index_dir / version
+        raise VecsearchError(f"cannot read {index_dir / POINTER}: {error.strerror or error}") from None
+
+
+def _only_writer_files(index_dir: Path) -> bool:
+    return all(
+        p.name in _WRITER_FILES or p.name.startswith(STAGING_PREFIX) or _is_version_name(p.name)
+        for p in index_dir.iterdir()
+    )
+
+
+def _is_version_name(name: str) -> bool:
+    return name[:1] == "v" and name[1:].isdigit()
+
+
+def open_version(index_dir: str | Path) -> tuple[Path, BinaryIO]:
+    """The live version of `index_dir` and an open handle that keeps it from being deleted.
+
+    Close the handle (or let it be collected) when done with the version.
+    """
+    for _ in range(100):
+        version_dir = live_version(index_dir)
+        try:
+            return version_dir, _hold(version_dir)
+        except _VersionGone:  # superseded and removed between reading CURRENT and opening it
+            time.sleep(0.01)
+    raise VecsearchError(f"{index_dir} keeps changing under this reader; try again")
+
+
+def _hold(version_dir: Path) -> BinaryIO:
+    path = version_dir / MANIFEST
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise _VersionGone from None
+    fcntl.flock(handle, fcntl.LOCK_SH)  # waits only while a writer is deleting this version
+    try:
+        if os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
+            raise FileNotFoundError
+    except FileNotFoundError:
+        handle.close()
+        raise _VersionGone from None
+    return handle
 
 
 def read_manifest(version_dir: str | Path) -> dict:
@@ -59,7 +133,7 @@ def read_manifest(version_dir: str | Path) -> dict:
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         newer = isinstance(version, int) and version > FORMAT_VERSION
-        hint = "upgrade vecsearch to read it" if newer else "rebuild it with: vecsearch index PATH"
+        hint = "upgrade vecsearch to read it" if newer else "rebuild it with: vecsearch index PATH --retrain"
         raise VecsearchError(
             f"index format {version} in {path}; this vecsearch reads format {FORMAT_VERSION} ({hint})"
         )
@@ -72,19 +146,83 @@ def write_manifest(version_dir: str | Path, manifest: dict) -> None:
 
 
 @contextmanager
+def writer_lock(index_dir: str | Path, wait: float = 0.0) -> Iterator[Path]:
+    """Hold the index's writer lock; wait up to `wait` seconds for another writer to finish.
+
+    Raises VecsearchError naming the other writer's pid if it does not finish in time, or
+    if `index_dir` holds something other than a vecsearch index. Removes what crashed
+    writers left behind once the lock is held.
+    """
+    index_dir = Path(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise VecsearchError(f"cannot create {index_dir}: {error.strerror or error}") from None
+    if not (index_dir / POINTER).exists() and not _only_writer_files(index_dir):
+        raise VecsearchError(f"{index_dir} exists and is not a vecsearch index; choose another --index")
+    try:
+        descriptor = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise VecsearchError(f"cannot open {index_dir / LOCK}: {error.strerror or error}") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    owner = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+                    raise VecsearchError(
+                        f"index is being written by another process (pid {owner}); "
+                        f"wait for it to finish or pass --wait SECONDS"
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        remove_leftovers(index_dir)
+        yield index_dir
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def remove_leftovers(index_dir: Path) -> None:
+    """Remove staging folders, a stray pointer temp file, and versions that are neither live
+    nor being read. Call only with the writer lock held."""
+    for stale in index_dir.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    (index_dir / f"{POINTER}.tmp").unlink(missing_ok=True)
+    live = _read_pointer(index_dir)
+    for name in versions(index_dir):
+        if name != live:
+            _remove_unless_read(index_dir / name)
+
+
+def _remove_unless_read(version_dir: Path) -> None:
+    try:
+        handle = open(version_dir / MANIFEST, "rb")
+    except FileNotFoundError:  # half-removed already (a crash during removal): nobody can open it
+        shutil.rmtree(version_dir, ignore_errors=True)
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a reader still has it open; a later write removes it
+        (version_dir / MANIFEST).unlink()  # first, so that late readers see it gone at once
+        shutil.rmtree(version_dir, ignore_errors=True)
+
+
+@contextmanager
 def new_version(index_dir: str | Path) -> Iterator[Path]:
     """Yield an empty staging folder; on success publish it as the next live version.
 
-    On any error (or interruption) the staging folder is removed and the live
-    version is untouched.
+    Call with the writer lock held. On any error (or interruption) the staging folder
+    is removed and the live version is untouched. Superseded versions are removed
+    afterwards, unless a reader has them open.
     """
     index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    for stale in index_dir.glob(STAGING_PREFIX + "*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    if any(index_dir.iterdir()) and not (index_dir / POINTER).exists():
-        raise VecsearchError(f"{index_dir} exists and is not a vecsearch index; choose another --index")
-    previous = _versions(index_dir)
+    previous = versions(index_dir)
     name = f"v{(int(previous[-1][1:]) if previous else 0) + 1:06d}"
     staging = index_dir / f"{STAGING_PREFIX}{name}"
     staging.mkdir()
@@ -96,12 +234,12 @@ def new_version(index_dir: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    for old in previous:  # superseded; readers that hold them open keep their files
-        shutil.rmtree(index_dir / old, ignore_errors=True)
+    remove_leftovers(index_dir)
 
 
-def _versions(index_dir: Path) -> list[str]:
-    return sorted(p.name for p in index_dir.iterdir() if p.is_dir() and p.name[:1] == "v" and p.name[1:].isdigit())
+def versions(index_dir: str | Path) -> list[str]:
+    """Names of the version folders in `index_dir`, oldest first."""
+    return sorted(p.name for p in Path(index_dir).iterdir() if p.is_dir() and _is_version_name(p.name))
 
 
 def _replace_pointer(index_dir: Path, name: str) -> None:

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import VecsearchError
+
 DIRECTORY = "lexical"
+_ANALYZE_CHUNK = 4096  # passages analysed at once
 
 
 @lru_cache(maxsize=1)
@@ -34,11 +37,29 @@ class LexicalIndex:
         self.bm25 = bm25
 
     @classmethod
-    def build(cls, texts: list[str]) -> "LexicalIndex":
+    def build(cls, texts: list[str], show_progress: bool = False) -> "LexicalIndex":
+        """BM25 over `texts`, analysed a chunk at a time into int32 term ids.
+
+        bm25s would hold every term of the corpus as a Python string (~60 bytes each:
+        gigabytes for a 200 MB corpus); ids take 4 bytes, and the index is the same.
+        """
         import bm25s
 
+        vocabulary: dict[str, int] = {}
+        term_ids = []
+        starts = range(0, len(texts), _ANALYZE_CHUNK)
+        if show_progress and len(starts) > 1:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="BM25", unit="chunk", leave=False, disable=None)
+        for start in starts:
+            for terms in analyze(texts[start : start + _ANALYZE_CHUNK]):
+                ids = (vocabulary.setdefault(term, len(vocabulary)) for term in terms)
+                term_ids.append(np.fromiter(ids, dtype=np.int32, count=len(terms)))
+        if not vocabulary:  # nothing but stopwords: bm25s needs one term
+            vocabulary[""] = 0
         bm25 = bm25s.BM25()
-        bm25.index(analyze(texts), show_progress=False)
+        bm25.index((term_ids, vocabulary), show_progress=False)
         return cls(bm25)
 
     def save(self, directory: str | Path) -> None:
@@ -48,7 +69,10 @@ class LexicalIndex:
     def load(cls, directory: str | Path) -> "LexicalIndex":
         import bm25s
 
-        return cls(bm25s.BM25.load(str(Path(directory) / DIRECTORY), mmap=True, show_progress=False))
+        try:
+            return cls(bm25s.BM25.load(str(Path(directory) / DIRECTORY), mmap=True, show_progress=False))
+        except Exception as error:  # missing or damaged arrays/JSON: numpy, json and OS errors
+            raise VecsearchError(f"{Path(directory) / DIRECTORY} is damaged: {error}") from None
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of `query` against every passage (zeros where no term matches)."""

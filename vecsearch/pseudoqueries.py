@@ -8,6 +8,7 @@ tend to write queries: quoting, or naming the key terms.
 from __future__ import annotations
 
 import math
+from typing import Iterable
 
 import numpy as np
 
@@ -22,13 +23,13 @@ class PseudoQueries:
         self.rng = rng
         self.query_words = query_words
         self.keyword_share = keyword_share
-        self.words = [p.split() for p in passages]
+        self.passages = passages  # split when drawn: a list of every word would cost ~60 bytes a word
         self.doc_of = np.unique(np.asarray(doc_ids, dtype=object).astype(str), return_inverse=True)[1]
         groups: dict[int, list[int]] = {}
         for index, doc in enumerate(self.doc_of.tolist()):
             groups.setdefault(doc, []).append(index)
         self.groups = list(groups.values())
-        self.idf = _word_idf(self.words)
+        self.idf = _word_idf((p.split() for p in passages), len(passages))
 
     def sample(self, size: int) -> tuple[list[str], list[int]]:
         """`size` pseudo-queries (at most one per document) and the passage each was cut from."""
@@ -37,7 +38,7 @@ class PseudoQueries:
         return [self.query(p) for p in passages], passages
 
     def query(self, passage: int) -> str:
-        words = self.words[passage]
+        words = self.passages[passage].split()
         low, high = self.query_words
         length = min(len(words), int(self.rng.integers(low, high + 1)))
         if self.rng.random() < self.keyword_share:
@@ -51,7 +52,7 @@ class PseudoQueries:
 
     def window(self, passage: int, size: int) -> str:
         """A random window of at most `size` words of a passage."""
-        words = self.words[passage]
+        words = self.passages[passage].split()
         start = int(self.rng.integers(0, len(words) - size + 1)) if len(words) > size else 0
         return " ".join(words[start : start + size])
 
@@ -71,12 +72,11 @@ def _key(word: str) -> str:
     return word.lower().strip(_PUNCTUATION)
 
 
-def _word_idf(passages_words: list[list[str]]) -> dict[str, float]:
+def _word_idf(passages_words: Iterable[list[str]], total: int) -> dict[str, float]:
     """Inverse document frequency of each word; words in >10% of passages (stopwords, mostly) are left out."""
     frequency: dict[str, int] = {}
     for words in passages_words:
         for word in {_key(w) for w in words}:
             if word and not word.isdigit():
                 frequency[word] = frequency.get(word, 0) + 1
-    total = len(passages_words)
     return {w: math.log(total / f) for w, f in frequency.items() if f <= max(1, total // 10)}

@@ -7,35 +7,34 @@ fuses the dense and lexical rankings. It holds no maths of its own.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .calibration import calibrate
-from .corpus import CorpusReport, read_corpus
+from .corpus import CorpusReport, Document, content_hash, iter_documents
 from .errors import VecsearchError
 from .fusion import fuse
-from .index import build_index, choose_index_type, describe, load_index, save_index
-from .indexdir import live_version, new_version, read_manifest, size_on_disk, write_manifest
+from .index import describe, load_index
+from .indexdir import open_version, read_manifest, remove_leftovers, size_on_disk, writer_lock
+from .indexing import BuildOptions, UpdateSummary, write_version
 from .lexical import LexicalIndex
-from .store import PassageStore, write_store
+from .store import PassageStore
 
 DEFAULT_INDEX = "indexes/default"
 MODES = ("dense", "lexical", "hybrid")
 MAX_K = 1000
-PRECISIONS = ("int8", "float32")
+MAX_QUERY_WORDS = 256  # the encoder reads at most 256 tokens; more words only slow BM25 down
+MAX_QUERY_CHARS = 4096
 
 
-def encode_passages(encoder, texts: list[str], precision: str = "int8", show_progress: bool = False) -> np.ndarray:
-    """Passage vectors for the index, from the int8 copy of `encoder` or the float32 model itself."""
-    if precision not in PRECISIONS:
-        raise VecsearchError(f"unknown precision '{precision}' (choose from {', '.join(PRECISIONS)})")
-    model = encoder.quantized() if precision == "int8" else encoder
-    return model.encode(texts, show_progress=show_progress)
+def truncate_query(query: str) -> tuple[str, bool]:
+    """`query` cut to MAX_QUERY_WORDS words and MAX_QUERY_CHARS characters; and whether it was cut."""
+    cut = query[:MAX_QUERY_CHARS]
+    words = cut.split()
+    if len(words) > MAX_QUERY_WORDS:
+        cut = " ".join(words[:MAX_QUERY_WORDS])
+    return cut, len(query) > MAX_QUERY_CHARS or len(words) > MAX_QUERY_WORDS
 
 
 def default_index_dir() -> str:
@@ -61,9 +60,12 @@ class Hit:
 class Retriever:
     """An opened index: `search(query, k, mode)` returns a list of Hit."""
 
-    def __init__(self, version_dir: Path, manifest: dict):
+    def __init__(self, version_dir: Path, manifest: dict, hold=None, index_dir: Path | None = None):
         self.version_dir = version_dir
         self.manifest = manifest
+        self.index_dir = index_dir  # None if opened from a version folder: then read-only
+        self._hold = hold  # keeps writers from deleting this version while it is open
+        self.last_update: UpdateSummary | None = None  # set by build()
         self.index = load_index(version_dir)
         self.store = PassageStore(version_dir)
         self._encoder = None
@@ -72,9 +74,25 @@ class Retriever:
 
     @classmethod
     def load(cls, index_dir: str | os.PathLike = DEFAULT_INDEX) -> "Retriever":
-        """Open the live version of an index directory."""
-        version_dir = live_version(index_dir)
-        return cls(version_dir, read_manifest(version_dir))
+        """Open the live version of an index directory.
+
+        The version stays readable while this Retriever is open, even if writers
+        publish newer ones meanwhile; `close()` (or garbage collection) lets go of it.
+        """
+        version_dir, hold = open_version(index_dir)
+        try:
+            parent = None if Path(index_dir).resolve() == version_dir.resolve() else Path(index_dir)
+            return cls(version_dir, read_manifest(version_dir), hold, parent)
+        except BaseException:
+            hold.close()
+            raise
+
+    def close(self) -> None:
+        """Release the version (its files may then be removed by the next write)."""
+        self.store.close()
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
 
     @property
     def encoder(self):
@@ -115,6 +133,7 @@ class Retriever:
             raise VecsearchError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
         if not isinstance(query, str) or not query.strip():
             raise VecsearchError("empty query")
+        query, _ = truncate_query(query)  # the CLI says so; Python callers can check truncate_query
         if not 1 <= k <= MAX_K:
             raise VecsearchError(f"k must be between 1 and {MAX_K}")
         depth = max(4 * k, 100)  # passages per side before grouping by document
@@ -152,6 +171,11 @@ class Retriever:
             for rank, (p, (_, score)) in enumerate(zip(passages, chosen), 1)
         ]
 
+    @property
+    def doc_ids(self) -> list[str]:
+        """The document id of every passage, by passage id (read from the store each time)."""
+        return self.store.doc_ids()
+
     def info(self) -> dict:
         """What `vecsearch info` shows: counts, encoder, index type, size, creation time."""
         documents, passages = self.store.counts()
@@ -184,86 +208,100 @@ class Retriever:
         precision: str = "int8",
         passage_words: int = 128,
         passage_overlap: int = 32,
+        retrain: bool = False,
+        wait: float = 0.0,
         report: CorpusReport | None = None,
         show_progress: bool = True,
     ) -> "Retriever":
-        """Read `corpus_path`, train an encoder on it (or load `model`), and write a new index.
+        """Index the documents under `corpus_path` into `index_dir`, and open the result.
 
-        `model` is a folder written by `vecsearch train` or an existing index; `teacher`,
-        a sentence-transformers folder to distil the encoder from (the `[distill]` extra).
-        `precision` is how passages are encoded: "int8" (dynamic quantization, ~1.7x
-        faster on CPU, nDCG@10 within 1% - see benchmarks/quantization.py) or "float32".
-        Queries are always embedded in float32. `report`, if given, is filled with what
-        was read and skipped.
+        A new index trains an encoder on the corpus (or loads `model`: a folder written by
+        `vecsearch train`, or another index). An existing index is brought up to date
+        instead: new documents are added, changed ones re-embedded, and missing ones
+        removed, with its encoder - unless `retrain` (train anew) or `model` is given.
+        `teacher` is a sentence-transformers folder to distil the encoder from (the
+        `[distill]` extra). Waits up to `wait` seconds for another writer. `report`, if
+        given, is filled with what was read and skipped; `last_update` on the result
+        says what changed. `precision` is how passages are encoded: "int8" (dynamic
+        quantization, ~1.7x faster on CPU, nDCG@10 within 1% - benchmarks/quantization.py)
+        or "float32"; queries are always embedded in float32.
         """
-        from .encoder import RNNEncoder
-        from .training import TrainConfig, fit
-
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
         report = report if report is not None else CorpusReport()
-        documents, passages = read_corpus(corpus_path, text_field, passage_words, passage_overlap, report)
-        texts = [p.text for p in passages]
-        doc_ids = [p.doc_id for p in passages]
-        timings["read"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        lexical = LexicalIndex.build(texts)
-        timings["lexical"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        training = None
-        if model is not None:
-            encoder = RNNEncoder.load(live_version(model) if Path(model, "CURRENT").exists() else model)
-        else:
-            train_config = train_config or TrainConfig()
-            encoder, result = fit(texts, doc_ids, encoder_config, train_config, lexical, teacher, show_progress)
-            training = {
-                **asdict(train_config),
-                "steps": result.steps,  # as run: settled by corpus size, or cut by --train-minutes
-                "seconds": round(result.seconds, 2),
-                "final_loss": round(float(np.mean(result.losses[-20:])), 4),
-                "teacher": str(teacher) if teacher else None,
-            }
-        timings["train"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        vectors = encode_passages(encoder, texts, precision, show_progress)
-        timings["encode"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        chosen_type = choose_index_type(len(vectors), index_type)
-        dense = build_index(vectors, chosen_type)
-        timings["index"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        fusion = calibrate(encoder, dense, lexical, texts, doc_ids)
-        timings["calibrate"] = time.perf_counter() - started
-
-        with new_version(index_dir) as staging:
-            encoder.save(staging)
-            save_index(dense, staging)
-            lexical.save(staging)
-            write_store(staging, documents, passages)
-            write_manifest(
-                staging,
-                {
-                    "vecsearch": __version__,
-                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "corpus": {"path": str(corpus_path), "text_field": text_field},
-                    "counts": {
-                        "files": report.files,
-                        "documents": len(documents),
-                        "passages": len(passages),
-                        "skipped": len(report.skipped),
-                    },
-                    "passages": {"words": passage_words, "overlap": passage_overlap},
-                    "encoder": asdict(encoder.config),
-                    "tokenizer": {"type": "unigram", "vocab_size": encoder.config.vocab_size},
-                    "training": training,
-                    "index": {"type": chosen_type, "dimension": int(vectors.shape[1]), "precision": precision},
-                    "fusion": fusion,
-                    "timings": {name: round(seconds, 2) for name, seconds in timings.items()},
-                },
+        options = BuildOptions(
+            text_field=text_field, model=model, teacher=teacher, encoder_config=encoder_config,
+            train_config=train_config, index_type=index_type, precision=precision, passage_words=passage_words,
+            passage_overlap=passage_overlap, retrain=retrain, show_progress=show_progress,
+        )
+        with writer_lock(index_dir, wait):
+            summary = write_version(
+                index_dir, iter_documents(corpus_path, text_field, report), complete=True,
+                options=options, report=report, corpus_path=corpus_path,
             )
-        return cls.load(index_dir)
+            retriever = cls.load(index_dir)
+            remove_leftovers(Path(index_dir))  # the version the write itself held open
+        retriever.last_update = summary
+        return retriever
+
+    def add(
+        self,
+        documents,
+        *,
+        text_field: str = "text",
+        wait: float = 0.0,
+        report: CorpusReport | None = None,
+        show_progress: bool = False,
+    ) -> UpdateSummary:
+        """Add or update documents, then reopen on the new version; returns what changed.
+
+        `documents` is a path (a folder or file, read like `build` reads a corpus) or an
+        iterable of `Document`s or of dicts with "id" and "text" (and optionally "source").
+        A document whose id is indexed already replaces it if its text changed. Nothing
+        is removed; only new and changed documents are embedded.
+        """
+        report = report if report is not None else CorpusReport()
+        if isinstance(documents, (str, os.PathLike)):
+            incoming = iter_documents(documents, text_field, report)
+        else:
+            incoming = _as_documents(documents, report)
+        return self._write(incoming, (), wait, report, show_progress)
+
+    def delete(self, ids, *, wait: float = 0.0) -> UpdateSummary:
+        """Remove the documents with these ids, then reopen on the new version.
+
+        Ids the index does not hold are counted in `not_found`. The removed documents'
+        space is given back once no reader has the old version open.
+        """
+        if isinstance(ids, str):
+            ids = [ids]
+        return self._write((), [str(i) for i in ids], wait, CorpusReport(), False)
+
+    def _write(self, incoming, remove_ids, wait, report, show_progress) -> UpdateSummary:
+        if self.index_dir is None:
+            raise VecsearchError(f"{self.version_dir} is a version folder; open its index directory to change it")
+        with writer_lock(self.index_dir, wait):
+            summary = write_version(
+                self.index_dir, incoming, complete=False, remove_ids=remove_ids,
+                options=BuildOptions(show_progress=show_progress), report=report,
+            )
+            if summary.version is not None:
+                reopened = type(self).load(self.index_dir)
+                self.close()
+                self.__dict__.update(reopened.__dict__)
+                remove_leftovers(self.index_dir)  # the version this object held until now
+        return summary
+
+
+def _as_documents(items, report: CorpusReport):
+    """Documents from `Document`s or dicts {"id", "text", "source"?}; empty texts are skipped."""
+    for item in items:
+        if isinstance(item, Document):
+            document = item
+        elif isinstance(item, dict) and isinstance(item.get("text"), str) and item.get("id") not in (None, ""):
+            doc_id = str(item["id"])
+            document = Document(doc_id, item["text"], str(item.get("source") or doc_id), content_hash(item["text"]))
+        else:
+            raise VecsearchError(f"a document must be a Document or a dict with 'id' and 'text', not {item!r:.80}")
+        if not document.text.strip():
+            report.skip(document.id, "empty")
+            continue
+        yield document

@@ -8,9 +8,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .corpus import Document, Passage
+from .errors import VecsearchError
 
 FILENAME = "passages.sqlite"
 SCHEMA = """
@@ -32,6 +33,15 @@ CREATE INDEX passages_by_document ON passages(doc_id);
 
 
 @dataclass(frozen=True)
+class StoredDocument:
+    """A document as the store keeps it: no text (its passages hold that)."""
+
+    id: str
+    source: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
 class StoredPassage:
     id: int
     doc_id: str
@@ -41,7 +51,11 @@ class StoredPassage:
     text: str
 
 
-def write_store(directory: str | Path, documents: Iterable[Document], passages: Iterable[Passage]) -> None:
+def write_store(
+    directory: str | Path,
+    documents: Iterable[Document | StoredDocument],
+    passages: Iterable[Passage | StoredPassage],
+) -> None:
     """Create the store in `directory`; passage i of `passages` gets id i."""
     path = Path(directory) / FILENAME
     with sqlite3.connect(path) as connection:
@@ -60,8 +74,15 @@ class PassageStore:
     """Read-only access to a store written by `write_store`."""
 
     def __init__(self, directory: str | Path):
-        uri = f"file:{Path(directory, FILENAME).resolve()}?mode=ro"
-        self.connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        path = Path(directory, FILENAME)
+        if not path.is_file():
+            raise VecsearchError(f"{directory} is damaged: {FILENAME} is missing")
+        self.connection = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, check_same_thread=False)
+        try:  # sqlite opens lazily; a damaged or foreign file shows up on the first read
+            self.connection.execute("SELECT id, source, content_hash FROM documents LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as error:
+            self.connection.close()
+            raise VecsearchError(f"{path} is damaged or not a vecsearch store: {error}") from None
 
     def passages(self, ids: list[int]) -> list[StoredPassage]:
         """The passages with these ids, in the order given."""
@@ -83,6 +104,16 @@ class PassageStore:
     def doc_ids(self) -> list[str]:
         """The document id of every passage, indexed by passage id."""
         return [row[0] for row in self.connection.execute("SELECT doc_id FROM passages ORDER BY id")]
+
+    def documents(self) -> dict[str, StoredDocument]:
+        """Every document, by id."""
+        rows = self.connection.execute("SELECT id, source, content_hash FROM documents")
+        return {row[0]: StoredDocument(*row) for row in rows}
+
+    def iter_passages(self) -> Iterator[StoredPassage]:
+        """Every passage, in id order."""
+        for row in self.connection.execute("SELECT * FROM passages ORDER BY id"):
+            yield StoredPassage(*row)
 
     def texts(self) -> list[str]:
         return [row[0] for row in self.connection.execute("SELECT text FROM passages ORDER BY id")]

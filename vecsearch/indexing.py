@@ -1,0 +1,334 @@
+"""Write the next version of an index: a first build, a rebuild, or an incremental update.
+
+Each write compares the incoming documents with the live version by id and content
+hash: new documents are added, changed ones re-embedded, and - when the incoming
+documents are the whole corpus - missing ones removed. Unchanged documents are carried
+over with their stored vectors and texts, so the encoder only sees what changed and
+there is no retraining unless asked. FAISS, BM25 and SQLite are then written afresh
+into the new version from those vectors and texts (bm25s cannot update an index and
+FAISS HNSW cannot delete; rebuilding them is cheap next to encoding), which also means
+nothing deleted lingers as a tombstone.
+
+Callers hold the writer lock (indexdir.writer_lock).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from . import __version__
+from .corpus import CorpusReport, Document, Passage, split_passages
+from .errors import VecsearchError
+from .index import build_index, choose_index_type, save_index, stored_vectors
+from .indexdir import POINTER, live_version, new_version, open_version, read_manifest, write_manifest
+from .lexical import LexicalIndex
+from .store import PassageStore, StoredDocument, StoredPassage, write_store
+
+PRECISIONS = ("int8", "float32")
+ENCODER_FILES = ("encoder.safetensors", "tokenizer.json")
+
+
+@dataclass
+class UpdateSummary:
+    """What one write did, by document; `passages` and `documents` count the new version."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    passages: int = 0
+    documents: int = 0
+    not_found: int = 0  # ids given to delete that the index does not hold
+    version: str | None = None  # the version written (None: nothing changed, nothing written)
+    retrained: bool = False
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+@dataclass
+class BuildOptions:
+    """How to make an encoder and passages when a write cannot reuse the live version's."""
+
+    text_field: str = "text"
+    model: str | os.PathLike | None = None  # reuse this trained encoder instead of training
+    teacher: str | os.PathLike | None = None
+    encoder_config: dict | None = None
+    train_config: object = None  # a training.TrainConfig
+    index_type: str = "auto"
+    precision: str = "int8"  # how passages are encoded: the encoder's int8 copy, or float32
+    passage_words: int = 128
+    passage_overlap: int = 32
+    retrain: bool = False  # train a new encoder even if the index has one
+    show_progress: bool = True
+
+
+def write_version(
+    index_dir: str | os.PathLike,
+    incoming: Iterable[Document] = (),
+    *,
+    complete: bool,
+    remove_ids: Iterable[str] = (),
+    options: BuildOptions | None = None,
+    report: CorpusReport | None = None,
+    corpus_path: str | os.PathLike | None = None,
+) -> UpdateSummary:
+    """Write the next version of `index_dir` from `incoming` documents.
+
+    `complete`: `incoming` is the whole corpus, so indexed documents absent from it are
+    removed (except those of files that could not be read this time: nothing already
+    indexed is lost to a bad file). Otherwise `incoming` is added or updated and
+    `remove_ids` are removed. Writes nothing when nothing changed.
+    """
+    index_dir = Path(index_dir)
+    options = options or BuildOptions()
+    report = report if report is not None else CorpusReport()
+    summary = UpdateSummary()
+    timings = summary.timings
+    started = time.perf_counter()
+
+    previous_dir, previous_manifest, store, handle = _open_previous(index_dir, options.retrain)
+    try:
+        reuse = previous_dir is not None and not options.retrain and options.model is None
+        if not reuse and not complete:
+            raise VecsearchError(f"no index at {index_dir} to update (build one with: vecsearch index PATH)")
+        passage_settings = (previous_manifest or {}).get("passages") if reuse else None
+        words = passage_settings["words"] if passage_settings else options.passage_words
+        overlap = passage_settings["overlap"] if passage_settings else options.passage_overlap
+        indexed = store.documents() if store else {}
+
+        # 1. Compare: what is new or changed gets split into passages, to be embedded.
+        embedded: list[StoredDocument] = []
+        fresh: list[Passage | StoredPassage] = []
+        seen: set[str] = set()
+        for document in _progress(incoming, options.show_progress and complete, "reading"):
+            if document.id in seen:
+                report.skip(document.id, "duplicate id")
+                continue
+            seen.add(document.id)
+            old = indexed.get(document.id)
+            same = old is not None and (old.content_hash, old.source) == (document.content_hash, document.source)
+            if same:
+                summary.unchanged += 1
+            elif old is not None:
+                summary.updated += 1
+            else:
+                summary.added += 1
+            if same and reuse:
+                continue
+            embedded.append(StoredDocument(document.id, document.source, document.content_hash))
+            fresh.extend(split_passages(document, words, overlap))
+        summary.skipped = len(report.skipped)
+        if complete and not seen:
+            skipped = f" ({summary.skipped} files or records skipped)" if summary.skipped else ""
+            kept = "; the index was left as it was" if store else ""
+            raise VecsearchError(f"no documents to index in {corpus_path or 'the input'}{skipped}{kept}")
+
+        if complete:
+            unseen = [d for i, d in indexed.items() if i not in seen]
+            protected = [d for d in unseen if report.covers(d.source)]
+            removed = {d.id for d in unseen} - {d.id for d in protected}
+            summary.unchanged += len(protected)
+        else:
+            wanted = set(remove_ids)
+            removed = wanted & indexed.keys()
+            summary.not_found = len(wanted - indexed.keys())
+        summary.removed = len(removed)
+        timings["read"] = time.perf_counter() - started
+
+        if reuse and not summary.changed:
+            summary.documents, summary.passages = store.counts()
+            return summary
+
+        # 2. Carry over what stays: stored vectors if the encoder stays, else just the texts.
+        started = time.perf_counter()
+        embedded_ids = {d.id for d in embedded}
+        carried_ids = indexed.keys() - removed - embedded_ids
+        carried = [p for p in store.iter_passages() if p.doc_id in carried_ids] if carried_ids else []
+        if reuse:
+            carried_vectors = stored_vectors(previous_dir, np.array([p.id for p in carried], dtype=np.int64))
+        else:
+            fresh, carried = carried + fresh, []
+            embedded = [indexed[i] for i in sorted(carried_ids)] + embedded
+            carried_ids = set()
+        passages = carried + fresh
+        documents = [indexed[i] for i in sorted(carried_ids)] + embedded
+        if not passages:
+            raise VecsearchError("that would leave the index empty; delete the index directory instead")
+        texts = [p.text for p in passages]
+        timings["carry"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        lexical = LexicalIndex.build(texts, show_progress=options.show_progress)
+        timings["lexical"] = time.perf_counter() - started
+
+        # 3. The encoder: the live one, a given one, or a newly trained one.
+        started = time.perf_counter()
+        encoder, training = None, (previous_manifest or {}).get("training")
+        fresh_texts = texts[len(carried) :]
+        if reuse:
+            if fresh_texts:
+                encoder = _load_encoder(previous_dir)
+        elif options.model is not None:
+            model = Path(options.model)
+            encoder, training = _load_encoder(live_version(model) if (model / POINTER).exists() else model), None
+        else:
+            encoder, training = _train(texts, [p.doc_id for p in passages], lexical, options)
+            summary.retrained = True
+        timings["train"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        # an update encodes its new passages as the index's others were
+        precision = previous_manifest["index"].get("precision", "float32") if reuse else options.precision
+        new_vectors = (
+            _encode(encoder, fresh_texts, precision, options.show_progress)
+            if fresh_texts
+            else np.empty((0, carried_vectors.shape[1]), dtype=np.float32)
+        )
+        vectors = np.concatenate([carried_vectors, new_vectors]) if reuse else new_vectors
+        timings["encode"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        requested = options.index_type
+        if requested == "auto" and reuse:
+            requested = previous_manifest["index"].get("requested", "auto")
+        chosen_type = choose_index_type(len(vectors), requested)
+        dense = build_index(vectors, chosen_type)
+        timings["index"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        if reuse:
+            fusion = previous_manifest.get("fusion", {})
+        else:
+            from .calibration import calibrate
+
+            fusion = calibrate(encoder, dense, lexical, texts, [p.doc_id for p in passages])
+        timings["calibrate"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with new_version(index_dir) as staging:
+            if reuse:
+                _link_encoder(previous_dir, staging)
+            else:
+                encoder.save(staging)
+            save_index(dense, staging)
+            lexical.save(staging)
+            write_store(staging, documents, passages)
+            manifest = {
+                "vecsearch": __version__,
+                "created": previous_manifest["created"] if reuse else now,
+                "updated": now,
+                "corpus": {
+                    "path": str(corpus_path) if corpus_path else (previous_manifest or {}).get("corpus", {}).get("path"),
+                    "text_field": options.text_field,
+                },
+                "counts": {
+                    "files": report.files,
+                    "documents": len(documents),
+                    "passages": len(passages),
+                    "skipped": summary.skipped,
+                },
+                "passages": {"words": words, "overlap": overlap},
+                "encoder": asdict(encoder.config) if encoder else previous_manifest["encoder"],
+                "tokenizer": (previous_manifest or {}).get("tokenizer")
+                if reuse
+                else {"type": "unigram", "vocab_size": encoder.config.vocab_size},
+                "training": training,
+                "index": {"type": chosen_type, "requested": requested, "dimension": int(vectors.shape[1]),
+                          "precision": precision},
+                "fusion": fusion,
+                "last_update": {k: summary.to_dict()[k] for k in ("added", "updated", "removed", "unchanged")},
+                "timings": {name: round(seconds, 2) for name, seconds in timings.items()},
+            }
+            write_manifest(staging, manifest)
+            summary.version = staging.name.rsplit("-", 1)[-1]
+        timings["write"] = time.perf_counter() - started
+        summary.documents, summary.passages = len(documents), len(passages)
+        return summary
+    finally:
+        if store is not None:
+            store.close()
+        if handle is not None:
+            handle.close()
+
+
+def _open_previous(index_dir: Path, retrain: bool):
+    """(version dir, manifest, store, handle) of the live version, or Nones if there is none
+    (or it is unreadable and a retrain will replace it)."""
+    if not (index_dir / POINTER).exists():
+        return None, None, None, None
+    handle = store = None
+    try:
+        version_dir, handle = open_version(index_dir)
+        manifest = read_manifest(version_dir)
+        store = PassageStore(version_dir)
+        return version_dir, manifest, store, handle
+    except VecsearchError as error:
+        if handle is not None:
+            handle.close()
+        if retrain:
+            return None, None, None, None
+        raise VecsearchError(f"{error} (to replace it: vecsearch index PATH --index {index_dir} --retrain)") from None
+
+
+def _load_encoder(directory: Path):
+    from .encoder import RNNEncoder
+
+    return RNNEncoder.load(directory)
+
+
+def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions):
+    from .training import TrainConfig, fit
+
+    train_config = options.train_config or TrainConfig()
+    encoder, result = fit(
+        texts, doc_ids, options.encoder_config, train_config, lexical, options.teacher, options.show_progress
+    )
+    training = {
+        **asdict(train_config),
+        "steps": result.steps,  # as run: settled by corpus size, or cut by --train-minutes
+        "seconds": round(result.seconds, 2),
+        "final_loss": round(float(np.mean(result.losses[-20:])), 4),
+        "teacher": str(options.teacher) if options.teacher else None,
+    }
+    return encoder, training
+
+
+def _encode(encoder, texts: list[str], precision: str, show_progress: bool) -> np.ndarray:
+    """Passage vectors from the int8 copy of `encoder` (faster on CPU) or the float32 model itself."""
+    if precision not in PRECISIONS:
+        raise VecsearchError(f"unknown precision '{precision}' (choose from {', '.join(PRECISIONS)})")
+    model = encoder.quantized() if precision == "int8" else encoder
+    return model.encode(texts, show_progress=show_progress)  # tokenizes a chunk at a time
+
+
+def _link_encoder(source: Path, target: Path) -> None:
+    """Versions are immutable, so the next one can share the encoder's files (hard links)."""
+    for name in ENCODER_FILES:
+        try:
+            os.link(source / name, target / name)
+        except OSError:
+            shutil.copy2(source / name, target / name)
+
+
+def _progress(items, enabled: bool, description: str):
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=description, leave=False, disable=None)
