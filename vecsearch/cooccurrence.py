@@ -16,22 +16,35 @@ WINDOW = 4
 SMOOTHING = 0.75
 
 
-def ppmi_embeddings(sequences: list[list[int]], vocab_size: int, dim: int, seed: int = 0) -> np.ndarray:
-    """A (vocab_size, dim) float32 table with unit per-dimension variance; unseen tokens get small noise."""
-    rows, cols = [], []
-    for ids in sequences:
-        ids = np.asarray(ids, dtype=np.int64)
+def _cooccurrence_counts(sequences: list[list[int]], vocab_size: int, chunk: int = 4_000_000) -> sparse.csr_matrix:
+    """Symmetric counts of token pairs at most WINDOW apart, summed a chunk of pairs at a time
+    (all pairs of 20k passages at once would take ~1 GB)."""
+    counts = sparse.csr_matrix((vocab_size, vocab_size), dtype=np.float64)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    pending = 0
+    for number, ids in enumerate(sequences, 1):
+        ids = np.asarray(ids, dtype=np.int32)
         for offset in range(1, WINDOW + 1):
             if len(ids) > offset:
                 rows.extend((ids[:-offset], ids[offset:]))
                 cols.extend((ids[offset:], ids[:-offset]))
+                pending += 2 * (len(ids) - offset)
+        if rows and (pending >= chunk or number == len(sequences)):
+            row, col = np.concatenate(rows), np.concatenate(cols)
+            ones = np.ones(len(row), dtype=np.float64)
+            counts = counts + sparse.coo_matrix((ones, (row, col)), shape=(vocab_size, vocab_size)).tocsr()
+            rows, cols, pending = [], [], 0
+    return counts
+
+
+def ppmi_embeddings(sequences: list[list[int]], vocab_size: int, dim: int, seed: int = 0) -> np.ndarray:
+    """A (vocab_size, dim) float32 table with unit per-dimension variance; unseen tokens get small noise."""
     rng = np.random.default_rng(seed)
     table = rng.normal(0, 0.1, size=(vocab_size, dim)).astype(np.float32)
-    if not rows:
+    counts = _cooccurrence_counts(sequences, vocab_size)
+    if counts.nnz == 0:
         return table
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    counts = sparse.coo_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(vocab_size, vocab_size)).tocsr()
-    counts.sum_duplicates()
     word_totals = np.asarray(counts.sum(axis=1)).ravel()
     context_totals = np.asarray(counts.sum(axis=0)).ravel() ** SMOOTHING
     coo = counts.tocoo()
