@@ -78,19 +78,25 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="keep corpora and indexes here")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--label", default="", help="a note for these rows, e.g. the commit measured")
+    parser.add_argument("--append", action="store_true", help="add these rows to the results already in --out")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="vecsearch-build-"))
     work.mkdir(parents=True, exist_ok=True)
     results = {"threads": os.cpu_count(), "runs": []}
+    if args.append and (args.out / "index_build.json").exists():
+        results = json.loads((args.out / "index_build.json").read_text())
     for passages in args.passages:
-        results["runs"].append(build(passages, work))
+        results["runs"].append({**build(passages, work), "label": args.label})
         print(json.dumps(results["runs"][-1]), file=sys.stderr, flush=True)
     results["runs"].sort(key=lambda r: r["passages"])
     rows = [
-        [f"{r['passages']:,}", r["wall_seconds"], *[r["phases"][p] for p in PHASES], r["peak_rss_mib"], r["index_type"]]
+        [f"{r['passages']:,}", r["wall_seconds"], *[r["phases"][p] for p in PHASES], r["peak_rss_mib"], r["index_type"],
+         r.get("label", "")]
         for r in results["runs"]
     ]
-    table = markdown_table(["passages", "wall s", *[f"{p} s" for p in PHASES], "peak RSS MiB", "index"], rows)
+    headers = ["passages", "wall s", *[f"{p} s" for p in PHASES], "peak RSS MiB", "index", "run"]
+    table = markdown_table(headers, rows)
     write_results("index_build", results, f"# Index build\n\n`{' '.join(sys.argv)}`\n\n{table}\n", args.out)
     write_chart(results, args.out / "index_build.png")
     if args.json:

@@ -28,43 +28,54 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free, and exact to float rounding
 
 
-class _Direction:
-    """One reading direction: precomputes the input projection for all tokens, then recurs."""
+class _Recurrence:
+    """Every reading direction at once: their weights stacked, so each step is one batched
+    product and one set of gate operations for both directions (half the numpy calls)."""
 
-    def __init__(self, cell: str, weights: dict[str, np.ndarray], prefix: str, embed_dim: int):
+    def __init__(self, cell: str, weights: dict[str, np.ndarray], directions: int, embed_dim: int):
         self.cell = cell
-        if cell == "simple":
-            weight, bias = weights[prefix + "cell.linear.weight"], weights[prefix + "cell.linear.bias"]
-            self.w_input, self.w_hidden = weight[:, :embed_dim].T.copy(), weight[:, embed_dim:].T.copy()
-            self.b_input, self.b_hidden = bias, np.zeros_like(bias)
-        else:
-            self.w_input = weights[prefix + "weight_ih_l0"].T.copy()
-            self.w_hidden = weights[prefix + "weight_hh_l0"].T.copy()
-            self.b_input, self.b_hidden = weights[prefix + "bias_ih_l0"], weights[prefix + "bias_hh_l0"]
-        self.hidden_dim = self.w_hidden.shape[0]
-
-    def states(self, x: np.ndarray) -> np.ndarray:
-        """(T, embed) inputs -> (T, hidden) hidden states."""
-        inputs = x @ self.w_input + self.b_input
-        h = np.zeros(self.hidden_dim, dtype=np.float32)
-        c = np.zeros_like(h)
-        out = np.empty((len(x), self.hidden_dim), dtype=np.float32)
-        size = self.hidden_dim
-        for t, projected in enumerate(inputs):
-            recurrent = h @ self.w_hidden + self.b_hidden
-            if self.cell == "gru":
-                r = _sigmoid(projected[:size] + recurrent[:size])
-                z = _sigmoid(projected[size : 2 * size] + recurrent[size : 2 * size])
-                n = np.tanh(projected[2 * size :] + r * recurrent[2 * size :])
-                h = (1.0 - z) * n + z * h
-            elif self.cell == "lstm":
-                gates = projected + recurrent
-                i, f, o = _sigmoid(gates[:size]), _sigmoid(gates[size : 2 * size]), _sigmoid(gates[3 * size :])
-                c = f * c + i * np.tanh(gates[2 * size : 3 * size])
-                h = o * np.tanh(c)
+        w_input, w_hidden, b_input, b_hidden = [], [], [], []
+        for d in range(directions):
+            prefix = f"directions.{d}."
+            if cell == "simple":
+                weight, bias = weights[prefix + "cell.linear.weight"], weights[prefix + "cell.linear.bias"]
+                w_input.append(weight[:, :embed_dim].T)
+                w_hidden.append(weight[:, embed_dim:].T)
+                b_input.append(bias)
+                b_hidden.append(np.zeros_like(bias))
             else:
-                h = np.tanh(projected + recurrent)
-            out[t] = h
+                w_input.append(weights[prefix + "weight_ih_l0"].T)
+                w_hidden.append(weights[prefix + "weight_hh_l0"].T)
+                b_input.append(weights[prefix + "bias_ih_l0"])
+                b_hidden.append(weights[prefix + "bias_hh_l0"])
+        self.w_input = np.ascontiguousarray(np.stack(w_input))  # (D, embed, gates*H)
+        self.w_hidden = np.ascontiguousarray(np.stack(w_hidden))  # (D, H, gates*H)
+        self.b_input, self.b_hidden = np.stack(b_input)[:, None], np.stack(b_hidden)  # (D, 1, G), (D, G)
+        self.hidden_dim = self.w_hidden.shape[1]
+
+    def states(self, inputs: np.ndarray) -> np.ndarray:
+        """(D, T, embed) inputs, one row of tokens per direction -> (D, T, H) hidden states."""
+        projected = inputs @ self.w_input + self.b_input  # (D, T, gates*H), all tokens at once
+        directions, steps, _ = inputs.shape
+        size = self.hidden_dim
+        h = np.zeros((directions, size), dtype=np.float32)
+        c = np.zeros_like(h)
+        out = np.empty((directions, steps, size), dtype=np.float32)
+        for t in range(steps):
+            recurrent = (h[:, None] @ self.w_hidden)[:, 0] + self.b_hidden  # (D, gates*H)
+            x = projected[:, t]
+            if self.cell == "gru":
+                rz = _sigmoid(x[:, : 2 * size] + recurrent[:, : 2 * size])
+                n = np.tanh(x[:, 2 * size :] + rz[:, :size] * recurrent[:, 2 * size :])
+                h = n + rz[:, size:] * (h - n)  # = (1 - z) * n + z * h
+            elif self.cell == "lstm":
+                gates = x + recurrent
+                ifo = _sigmoid(gates[:, np.r_[0 : 2 * size, 3 * size : 4 * size]])
+                c = ifo[:, size : 2 * size] * c + ifo[:, :size] * np.tanh(gates[:, 2 * size : 3 * size])
+                h = ifo[:, 2 * size :] * np.tanh(c)
+            else:
+                h = np.tanh(x + recurrent)
+            out[:, t] = h
         return out
 
 
@@ -75,10 +86,8 @@ class NumpyEncoder:
         self.config = config
         self.tokenizer = tokenizer
         self.embedding = weights["embedding.weight"]
-        self.directions = [
-            _Direction(config.cell, weights, f"directions.{d}.", config.embed_dim)
-            for d in range(2 if config.bidirectional else 1)
-        ]
+        self.directions = 2 if config.bidirectional else 1
+        self.recurrence = _Recurrence(config.cell, weights, self.directions, config.embed_dim)
         self.projection = None
         if config.output_dim:
             self.projection = (weights["projection.weight"].T.copy(), weights["projection.bias"])
@@ -108,12 +117,14 @@ class NumpyEncoder:
     def embed_ids(self, sequence: list[int]) -> np.ndarray:
         """One text's token ids -> its unit vector."""
         x = self.embedding[np.asarray(sequence)]
-        forward = self.directions[0].states(x)
-        states, finals = [forward], [forward[-1]]
-        if len(self.directions) == 2:
-            backward = self.directions[1].states(x[::-1])
-            states.append(backward[::-1])
-            finals.append(backward[-1])  # the backward reader ends on the first token
+        # the backward direction reads the text reversed; both run in one recurrence
+        inputs = np.stack([x, x[::-1]]) if self.directions == 2 else x[None]
+        states = self.recurrence.states(inputs)
+        if self.directions == 2:
+            finals = [states[0, -1], states[1, -1]]  # the backward reader ends on the first token
+            states = [states[0], states[1, ::-1]]
+        else:
+            finals, states = [states[0, -1]], [states[0]]
         if self.config.pooling == "last":
             vector = np.concatenate(finals)
         elif self.config.pooling == "max":
