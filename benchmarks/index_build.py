@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -57,13 +58,14 @@ def write_chart(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     runs = results["runs"]
-    labels = [f"{r['passages']:,}" for r in runs]
+    labels = [f"{r['passages']:,}\n" + textwrap.fill(r.get("label", ""), 18) for r in runs]
     figure, axes = plt.subplots(figsize=(7, 4))
     bottom = [0.0] * len(runs)
     for phase in PHASES:
         values = [r["phases"][phase] or 0 for r in runs]
         axes.bar(labels, values, bottom=bottom, label=phase)
         bottom = [b + v for b, v in zip(bottom, values)]
+    axes.tick_params(axis="x", labelsize=7)
     axes.set_xlabel("passages")
     axes.set_ylabel("seconds")
     axes.set_title(f"vecsearch index: time by phase ({results['threads']} threads)")
@@ -87,7 +89,7 @@ def main() -> None:
     if args.append and (args.out / "index_build.json").exists():
         results = json.loads((args.out / "index_build.json").read_text())
     for passages in args.passages:
-        results["runs"].append({**build(passages, work), "label": args.label})
+        results["runs"].append({**build(passages, work), "label": args.label, "command": " ".join(sys.argv)})
         print(json.dumps(results["runs"][-1]), file=sys.stderr, flush=True)
     results["runs"].sort(key=lambda r: r["passages"])
     rows = [
@@ -97,7 +99,8 @@ def main() -> None:
     ]
     headers = ["passages", "wall s", *[f"{p} s" for p in PHASES], "peak RSS MiB", "index", "run"]
     table = markdown_table(headers, rows)
-    write_results("index_build", results, f"# Index build\n\n`{' '.join(sys.argv)}`\n\n{table}\n", args.out)
+    commands = "\n".join(sorted({f"- `{r.get('command', '')}` ({r.get('label', '')})" for r in results["runs"]}))
+    write_results("index_build", results, f"# Index build\n\n{commands}\n\n{table}\n", args.out)
     write_chart(results, args.out / "index_build.png")
     if args.json:
         print(json.dumps(results))
