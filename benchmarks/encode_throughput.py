@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import RESULTS, markdown_table, write_results  # noqa: E402
+from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 from vecsearch.corpus import read_corpus  # noqa: E402
 from vecsearch.encoder import EncoderConfig, RNNEncoder  # noqa: E402
@@ -214,12 +214,7 @@ def markdown(results: dict, argv: list[str]) -> str:
 
 
 def write_chart(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure, axes = chart()
     for cell in ("simple", "gru", "lstm", "gru int8"):
         runs = [r for r in results["sweep"] if r["cell"] == cell]
         axes.plot([r["batch_size"] for r in runs], [r["tokens_per_s"] for r in runs], marker="o", label=cell)
@@ -231,8 +226,7 @@ def write_chart(results: dict, path: Path) -> None:
     axes.set_ylabel("tokens/s")
     axes.set_title(f"encode throughput, {results['threads']} threads")
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_chart(figure, path)
 
 
 if __name__ == "__main__":

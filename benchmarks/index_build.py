@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_corpus import write_corpus  # noqa: E402
-from tables import RESULTS, markdown_table, write_results  # noqa: E402
+from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 PHASES = ("read", "lexical", "train", "encode", "index", "calibrate")
 
@@ -52,14 +52,9 @@ def build(passages: int, work: Path) -> dict:
 
 
 def write_chart(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     runs = results["runs"]
     labels = [f"{r['passages']:,}\n" + textwrap.fill(r.get("label", ""), 18) for r in runs]
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure, axes = chart()
     bottom = [0.0] * len(runs)
     for phase in PHASES:
         values = [r["phases"][phase] or 0 for r in runs]
@@ -70,8 +65,7 @@ def write_chart(results: dict, path: Path) -> None:
     axes.set_ylabel("seconds")
     axes.set_title(f"vecsearch index: time by phase ({results['threads']} threads)")
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_chart(figure, path)
 
 
 def main() -> None:

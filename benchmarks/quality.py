@@ -14,27 +14,32 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from vecsearch.evaluation import load_collection, run_eval, score_run
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tables import chart, save_chart  # noqa: E402
+
+from vecsearch.evaluation import document_ranking, load_collection, run_eval, score_run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data"
 TEACHER = "all-MiniLM-L6-v2"
 
 
-def teacher_reference(data_dir: Path) -> dict:
-    """The teacher as a retriever: MiniLM vectors of the same passages, exact search, and RRF with BM25."""
+def teacher_reference(data_dir: Path, passage_words: int = 128) -> dict:
+    """The teacher as a retriever: MiniLM vectors of the same passages, exact search, and RRF with BM25
+    (BM25 alone on those passages too)."""
     from vecsearch.corpus import read_corpus
     from vecsearch.distillation import load_teacher
     from vecsearch.fusion import fuse
     from vecsearch.lexical import LexicalIndex
 
     corpus, queries, qrels = load_collection(data_dir)
-    _, passages = read_corpus(corpus)
+    _, passages = read_corpus(corpus, words=passage_words)
     texts, doc_of = [p.text for p in passages], [p.doc_id for p in passages]
     teacher = load_teacher(TEACHER)
     started = time.perf_counter()
@@ -44,19 +49,18 @@ def teacher_reference(data_dir: Path) -> dict:
     query_vectors = teacher.encode([queries[q] for q in query_ids], batch_size=64, normalize_embeddings=True)
     lexical = LexicalIndex.build(texts)
 
-    def documents(passage_ids) -> list[str]:
-        return list(dict.fromkeys(doc_of[p] for p in passage_ids))[:100]
-
-    dense_run, hybrid_run = {}, {}
+    dense_run, hybrid_run, lexical_run = {}, {}, {}
     for qid, vector in zip(query_ids, query_vectors):
         dense_ids = np.argsort(-(passage_vectors @ vector), kind="stable")[:400]
-        dense_run[qid] = documents(dense_ids)
+        dense_run[qid] = document_ranking(dense_ids, doc_of)
         lexical_ids, lexical_scores = lexical.search(queries[qid], 400)
-        hybrid_run[qid] = documents(fuse((dense_ids, dense_ids), (lexical_ids, lexical_scores))[0])
+        lexical_run[qid] = document_ranking(lexical_ids, doc_of)
+        hybrid_run[qid] = document_ranking(fuse((dense_ids, dense_ids), (lexical_ids, lexical_scores))[0], doc_of)
     rounded = lambda metrics: {k: round(v, 4) for k, v in metrics.items()}  # noqa: E731
     return {
         "dense": rounded(score_run(dense_run, qrels)),
         "hybrid": rounded(score_run(hybrid_run, qrels)),
+        "lexical": rounded(score_run(lexical_run, qrels)),
         "encode_seconds": round(encode_seconds, 1),
         "passages": len(texts),
     }
@@ -119,11 +123,6 @@ def _groups(results: dict) -> dict:
 
 
 def write_chart(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     collections = sorted({r["collection"] for r in results["runs"]})
     bars: dict[str, list[float]] = {}
     for collection in collections:
@@ -136,7 +135,7 @@ def write_chart(results: dict, path: Path) -> None:
         if collection in results["reference"]:
             for system in ("dense", "hybrid"):
                 bars.setdefault(f"MiniLM {system}", []).append(results["reference"][collection][system]["ndcg@10"])
-    figure, axes = plt.subplots(figsize=(max(6, 2.2 * len(collections) + 3), 4))
+    figure, axes = chart((max(6, 2.2 * len(collections) + 3), 4))
     width = 0.8 / len(bars)
     for offset, (label, values) in enumerate(bars.items()):
         positions = np.arange(len(values)) + offset * width
@@ -145,8 +144,7 @@ def write_chart(results: dict, path: Path) -> None:
     axes.set_ylabel("nDCG@10 (mean over seeds)")
     axes.set_title("vecsearch retrieval quality")
     axes.legend(fontsize=7, ncol=2)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_chart(figure, path)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from vecsearch.corpus import read_corpus
 from vecsearch.encoder import RNNEncoder
-from vecsearch.evaluation import load_collection, score_run
+from vecsearch.evaluation import document_ranking, load_collection, score_run
 from vecsearch.numpy_encoder import NumpyEncoder
 
 
@@ -45,8 +45,7 @@ def main() -> None:
         seconds = time.perf_counter() - started
         run = {}
         for qid, scores in zip(query_ids, query_vectors @ vectors.T):
-            order = np.argsort(-scores, kind="stable")[:400]
-            run[qid] = list(dict.fromkeys(doc_of[p] for p in order))[:100]
+            run[qid] = document_ranking(np.argsort(-scores, kind="stable")[:400], doc_of)
         results[name] = {**{k: round(v, 4) for k, v in score_run(run, qrels).items()},
                          "encode_seconds": round(seconds, 3), "texts_per_s": round(len(texts) / seconds, 1)}
         print(json.dumps({name: results[name]}), file=sys.stderr, flush=True)

@@ -28,7 +28,7 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import RESULTS, markdown_table, write_results  # noqa: E402
+from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 from vecsearch.index import HNSW_NEIGHBOURS, build_index  # noqa: E402
 
@@ -188,12 +188,7 @@ def markdown(results: dict, argv: list[str]) -> str:
 
 
 def write_chart(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure, axes = chart()
     for size in sorted({row["passages"] for row in results["faiss"]}):
         for kind, marker in (("hnsw", "o"), ("ivf", "s"), ("flat", "*")):
             rows = [r for r in results["faiss"] if r["passages"] == size and r["type"] == kind]
@@ -205,8 +200,7 @@ def write_chart(results: dict, path: Path) -> None:
     axes.set_ylabel("recall@10 vs exact")
     axes.set_title("FAISS: recall against latency")
     axes.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_chart(figure, path)
 
 
 if __name__ == "__main__":

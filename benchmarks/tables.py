@@ -14,6 +14,21 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def chart(figsize: tuple[float, float] = (7, 4)):
+    """A new (figure, axes) drawn off-screen (matplotlib, from the [bench] extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)
+
+
+def save_chart(figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
 def write_results(name: str, results: dict, markdown: str, out: Path = RESULTS) -> None:
     """Write `name`.json and `name`.md under `out`."""
     out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evaluation import reciprocal_rank
+from .evaluation import document_ranking, reciprocal_rank
 from .fusion import fuse
 from .pseudoqueries import PseudoQueries, subsample
 
@@ -28,15 +28,13 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
     sampler = PseudoQueries([passages[i] for i in rows], [doc_ids[i] for i in rows], np.random.default_rng(seed))
     queries, picked = sampler.sample(QUERIES)
     sources = rows[picked].tolist()
-    doc_of = np.unique(np.asarray(doc_ids, dtype=object).astype(str), return_inverse=True)[1]
     depth = min(DEPTH, len(passages))
     _, dense_ids = dense_index.search(encoder.encode(queries), depth)
 
     def mrr(rankings) -> float:
-        documents = ([doc_of[p] for p in ranking] for ranking in rankings)
         return sum(
-            reciprocal_rank(list(dict.fromkeys(docs)), {doc_of[source]: 1})
-            for source, docs in zip(sources, documents)
+            reciprocal_rank(document_ranking(ranking, doc_ids, depth=10), {doc_ids[source]: 1})
+            for source, ranking in zip(sources, rankings)
         ) / len(sources)
 
     lexical_rankings = [lexical.search(query, depth)[0] for query in queries]

@@ -60,6 +60,11 @@ def reciprocal_rank(ranking: list[str], judged: dict[str, int], k: int = 10) -> 
     return 0.0
 
 
+def document_ranking(passage_ids, doc_of, depth: int = 100) -> list[str]:
+    """The documents of a ranked list of passages, each at its best passage's rank; the first `depth`."""
+    return list(dict.fromkeys(doc_of[p] for p in passage_ids))[:depth]
+
+
 def score_run(run: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
     """Mean nDCG@10, Recall@100 and MRR@10 of `run` (query id -> ranked doc ids) over the judged queries."""
     queries = [q for q in qrels if any(g > 0 for g in qrels[q].values())]

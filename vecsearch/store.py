@@ -115,9 +115,6 @@ class PassageStore:
         for row in self.connection.execute("SELECT * FROM passages ORDER BY id"):
             yield StoredPassage(*row)
 
-    def texts(self) -> list[str]:
-        return [row[0] for row in self.connection.execute("SELECT text FROM passages ORDER BY id")]
-
     def counts(self) -> tuple[int, int]:
         """(documents, passages)."""
         documents = self.connection.execute("SELECT COUNT(*) FROM documents").fetchone()[0]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .encoder import EncoderConfig, RNNEncoder, pad_batch
 from .errors import VecsearchError
 from .lexical import LexicalIndex
-from .pseudoqueries import PseudoQueries
+from .pseudoqueries import PseudoQueries, subsample
 
 
 
@@ -214,7 +214,6 @@ def fit(
     `teacher` (a sentence-transformers folder) the encoder is distilled from it;
     otherwise it is trained self-supervised with BM25 as teacher.
     """
-    from .pseudoqueries import subsample
     from .tokenizer import train_tokenizer
 
     rows = subsample(len(passages), config.max_passages, config.seed)
