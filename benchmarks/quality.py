@@ -66,11 +66,12 @@ def teacher_reference(data_dir: Path, passage_words: int = 128) -> dict:
     }
 
 
-def run(data: Path, seeds: list[int], tracks: list[str], reference: bool) -> dict:
+def run(data: Path, seeds: list[int], tracks: list[str], reference: bool, names: list[str] | None = None) -> dict:
     from vecsearch.training import TrainConfig
 
     results = {"runs": [], "reference": {}}
-    for collection in sorted(p for p in data.iterdir() if (p / "corpus.jsonl").is_file()):
+    collections = sorted(p for p in data.iterdir() if (p / "corpus.jsonl").is_file())
+    for collection in (c for c in collections if not names or c.name in names):
         for track in tracks:
             for seed in seeds:
                 report = run_eval(
@@ -86,12 +87,24 @@ def run(data: Path, seeds: list[int], tracks: list[str], reference: bool) -> dic
     return results
 
 
+def merge(parts: list[dict]) -> dict:
+    """One result from several runs' quality.json (runs concatenated, references joined)."""
+    runs = sorted((row for part in parts for row in part["runs"]), key=lambda r: (r["collection"], r["track"], r["seed"]))
+    return {
+        "runs": runs,
+        "reference": {name: ref for part in parts for name, ref in part["reference"].items()},
+        "commands": [command for part in parts for command in part.get("commands", [part.get("command")])],
+        "machine": parts[0]["machine"],
+    }
+
+
 def write_table(results: dict, path: Path) -> None:
     lines = [
         "# Retrieval quality (nDCG@10 / Recall@100 / MRR@10)",
         "",
-        "Produced by `python benchmarks/quality.py " + results["command"] + "` on "
-        + results["machine"] + ".",
+        "Produced by "
+        + " and ".join(f"`python benchmarks/quality.py {c}`" for c in results.get("commands", [results.get("command")]))
+        + " on " + results["machine"] + ".",
         "",
         "| collection | track | seed | dense | hybrid | lexical (BM25) | default mode | dense weight | train s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -153,17 +166,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--tracks", nargs="+", choices=["self", "distill"], default=["self", "distill"])
     parser.add_argument("--reference", action="store_true", help="also score the teacher itself")
+    parser.add_argument("--collections", nargs="+", help="only these collections (folder names in --data)")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="write the table and chart from the quality.json files of earlier (e.g. parallel) runs")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     args = parser.parse_args()
     import os
     import platform
 
-    results = run(args.data, args.seeds, args.tracks, args.reference)
-    results["command"] = " ".join(
-        ["--seeds", *map(str, args.seeds), "--tracks", *args.tracks] + (["--reference"] if args.reference else [])
-    )
-    results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    if args.merge:
+        results = merge([json.loads(path.read_text()) for path in args.merge])
+    else:
+        results = run(args.data, args.seeds, args.tracks, args.reference, args.collections)
+        results["command"] = " ".join(
+            ["--seeds", *map(str, args.seeds), "--tracks", *args.tracks]
+            + (["--reference"] if args.reference else [])
+            + (["--collections", *args.collections] if args.collections else [])
+        )
+        results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.json").write_text(json.dumps(results, indent=1))
     write_table(results, args.out / "quality.md")

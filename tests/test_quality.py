@@ -93,3 +93,54 @@ def test_fit_trains_on_a_sample_when_the_corpus_is_large(small_corpus):
     full, _ = fit(texts, doc_ids, dict(TINY_ENCODER), TrainConfig(steps=2), show_progress=False)
     # the tokenizer is learnt from the sample only, so it knows fewer pieces
     assert sampled.config.vocab_size < full.config.vocab_size
+
+
+def test_cloze_queries_are_cut_out_of_their_passages():
+    import numpy as np
+
+    from vecsearch.pseudoqueries import cloze_queries
+
+    documents = cranfield_documents()[:120]
+    texts, doc_ids = [d["text"] for d in documents], [d["_id"] for d in documents]
+    cut = cloze_queries(texts, doc_ids, np.random.default_rng(0), count=30, words=(8, 16))
+    assert len(cut.queries) == len(cut.targets) == 30 and len(set(cut.targets)) == 30
+    changed = {i for i, (before, after) in enumerate(zip(texts, cut.texts)) if before != after}
+    assert changed == set(cut.targets)  # only the targets lose words
+    for query, target in zip(cut.queries, cut.targets):
+        assert 8 <= len(query.split()) <= 16
+        assert query not in cut.texts[target]
+        # the span came out of the passage, and nothing else did
+        assert sorted(cut.texts[target].split() + query.split()) == sorted(texts[target].split())
+    again = cloze_queries(texts, doc_ids, np.random.default_rng(0), count=30, words=(8, 16))
+    assert again.queries == cut.queries  # seeded
+
+
+def test_calibration_uses_known_item_and_cloze_queries(small_index):
+    calibration = Retriever.load(small_index).manifest["fusion"]["calibration"]
+    assert set(calibration["queries"]) == {"known_item", "cloze"}
+    assert all(count >= 20 for count in calibration["queries"].values())
+
+
+def test_distillation_mixes_bm25_into_the_target_ranking_and_mines_hard_negatives():
+    import numpy as np
+    import torch
+
+    from vecsearch.distillation import _hard_negatives, _mixed_ranking
+    from vecsearch.pseudoqueries import PseudoQueries
+    from vecsearch.training import TrainConfig
+
+    similarities = torch.tensor([[0.9, 0.1, 0.1]])
+    bm25 = torch.tensor([[0.0, 8.0, 0.0]])
+    teacher_only = _mixed_ranking(similarities, bm25, TrainConfig(lexical_share=0.0))
+    mixed = _mixed_ranking(similarities, bm25, TrainConfig(lexical_share=0.5))
+    assert torch.allclose(mixed.sum(1), torch.ones(1))
+    assert mixed[0, 1] > teacher_only[0, 1] and mixed[0, 0] < teacher_only[0, 0]
+
+    passages = [f"passage {i}" for i in range(6)]
+    sampler = PseudoQueries(passages, ["a", "a", "b", "c", "d", "e"], np.random.default_rng(0))
+    relevance = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
+    negatives = _hard_negatives(relevance, chosen=[0, 2], sampler=sampler)
+    documents = [sampler.doc_of[p] for p in negatives]
+    # never a passage of a document already in the batch (a and b), nor the same document twice
+    assert len(negatives) == 2 and len(set(documents)) == 2
+    assert not {sampler.doc_of[0], sampler.doc_of[2]} & set(documents)

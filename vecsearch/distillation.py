@@ -4,9 +4,14 @@ The teacher embeds each passage and a pool of pseudo-queries cut from the corpus
 once. The student - the RNN, with a projection into the teacher's space - then
 learns, for queries and passages alike, to reproduce the teacher's vectors (cosine
 loss; Reimers & Gurevych, 2020) and the teacher's ranking of the batch's passages
-for each query (KL between the two similarity distributions), next to InfoNCE on
-the query's own passage. Afterwards the student encodes everything without the
-teacher, many times faster. Needs the `[distill]` extra; never downloads anything.
+for each query (KL between the two similarity distributions; listwise distillation,
+Hofstätter et al., 2021), next to InfoNCE on the query's own passage. Each query
+brings a hard negative: a passage of another document that the teacher and BM25
+together rank high for it, so the ranking to learn has close calls in it. The
+target ranking mixes in BM25's (`TrainConfig.lexical_share`): the student learns
+the teacher's semantics and the exact-term matching a small corpus rewards.
+Afterwards the student encodes everything without the teacher, many times faster.
+Needs the `[distill]` extra; never downloads anything.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch.nn.functional as F
 
 from .encoder import EncoderConfig, RNNEncoder, pad_batch
 from .errors import VecsearchError
+from .lexical import LexicalIndex
 from .pseudoqueries import PseudoQueries
 from .training import TrainConfig, TrainResult, new_encoder, optimize
 
@@ -60,6 +66,7 @@ def distil_encoder(
     tokenizer,
     teacher,
     config: TrainConfig = TrainConfig(),
+    lexical: LexicalIndex | None = None,
     show_progress: bool = True,
 ) -> tuple[RNNEncoder, TrainResult]:
     """Train a new encoder to reproduce `teacher` on `passages` and on pseudo-queries cut from them."""
@@ -67,6 +74,7 @@ def distil_encoder(
     student_config = replace(encoder_config, output_dim=dimension())  # into the teacher's space
     encoder, config = new_encoder(passages, doc_ids, student_config, tokenizer, config)
     sampler = PseudoQueries(passages, doc_ids, np.random.default_rng(config.seed), config.query_words, config.keyword_share)
+    lexical = lexical or LexicalIndex.build(passages)
 
     pool_size = min(MAX_QUERY_POOL, QUERIES_PER_PASSAGE * len(passages))
     sources = sampler.rng.integers(0, len(passages), size=pool_size)
@@ -82,15 +90,49 @@ def distil_encoder(
 
     def step_loss() -> torch.Tensor:
         count = min(config.batch_size, len(with_queries))
-        chosen = sampler.rng.choice(with_queries, size=count, replace=False)
-        picked = [int(sampler.rng.choice(queries_of[int(p)])) for p in chosen]
-        q = encoder(*pad_batch(encoder.tokenize([query_pool[i] for i in picked])))
-        d = encoder(*pad_batch(encoder.tokenize([passages[int(p)] for p in chosen])))
-        tq, td = query_targets[picked], passage_targets[chosen]
+        chosen = sampler.rng.choice(with_queries, size=count, replace=False).tolist()
+        picked = [int(sampler.rng.choice(queries_of[p])) for p in chosen]
+        texts = [query_pool[i] for i in picked]
+        tq = query_targets[picked]
+        lexical_scores = torch.from_numpy(lexical.score_matrix(texts))  # queries x every passage
+        candidates = chosen
+        if config.hard_negatives:
+            relevance = _mixed_ranking(tq @ passage_targets.T, lexical_scores, config)
+            candidates = chosen + _hard_negatives(relevance, chosen, sampler)
+        d = encoder(*pad_batch(encoder.tokenize([passages[p] for p in candidates])))
+        q = encoder(*pad_batch(encoder.tokenize(texts)))
+        td = passage_targets[candidates]
         align = (1 - (q * tq).sum(1)).mean() + (1 - (d * td).sum(1)).mean()
         logits = q @ d.T / config.temperature
-        ranking = F.kl_div(F.log_softmax(logits, 1), F.softmax(tq @ td.T / config.temperature, 1), reduction="batchmean")
+        target = _mixed_ranking(tq @ td.T, lexical_scores[:, candidates], config)
+        ranking = F.kl_div(F.log_softmax(logits, 1), target, reduction="batchmean")
         contrast = F.cross_entropy(logits, torch.arange(count))
         return align + ranking + contrast
 
     return encoder, optimize(encoder, step_loss, config, show_progress)
+
+
+def _mixed_ranking(similarities: torch.Tensor, bm25: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """Each query's target distribution over passages: the teacher's, with `lexical_share` of BM25's."""
+    target = F.softmax(similarities / config.temperature, dim=1)
+    if config.lexical_share > 0:
+        scale = bm25.amax(dim=1, keepdim=True).clamp_min(1e-6)
+        lexical = F.softmax(bm25 / scale / config.teacher_temperature, dim=1)
+        target = (1 - config.lexical_share) * target + config.lexical_share * lexical
+    return target
+
+
+def _hard_negatives(relevance: torch.Tensor, chosen: list[int], sampler: PseudoQueries) -> list[int]:
+    """For each query, one of the passages ranked highest for it, from a document not yet in the batch."""
+    doc_of, rng = sampler.doc_of, sampler.rng
+    taken = set(doc_of[chosen].tolist())
+    depth = min(20, relevance.shape[1])
+    negatives = []
+    for row in relevance.topk(depth, dim=1).indices.tolist():
+        options = [p for p in row if doc_of[p] not in taken]
+        if not options:
+            continue
+        negative = options[int(rng.integers(len(options)))]
+        taken.add(int(doc_of[negative]))
+        negatives.append(negative)
+    return negatives

@@ -46,6 +46,7 @@ class TrainConfig:
     hard_negatives: bool = True  # add one BM25-mined negative per query
     teacher_weight: float = 0.5  # weight of the BM25 soft-target loss (0 = InfoNCE only)
     teacher_temperature: float = 0.1  # of the per-query max-normalised BM25 scores
+    lexical_share: float = 0.0  # distillation: share of BM25's ranking in the target ranking
     embedding_init: str = "ppmi"  # "ppmi" (corpus co-occurrence + SVD) or "random"
     seed: int = 0
     minutes: float | None = None  # stop early once this much time has passed
@@ -226,5 +227,7 @@ def fit(
     if teacher is not None:
         from .distillation import distil_encoder, load_teacher
 
-        return distil_encoder(passages, doc_ids, EncoderConfig(**settings), tokenizer, load_teacher(teacher), config, show_progress)
+        return distil_encoder(
+            passages, doc_ids, EncoderConfig(**settings), tokenizer, load_teacher(teacher), config, lexical, show_progress
+        )
     return train_encoder(passages, doc_ids, EncoderConfig(**settings), tokenizer, config, lexical, show_progress)
