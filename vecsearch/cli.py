@@ -343,8 +343,11 @@ def _require(modules: list[str], extra: str, purpose: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; the default answers this machine only (e.g. --host 0.0.0.0 for all).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1), show_default="2, or 1 on one CPU",
+              help="Server processes. A query is CPU work that holds Python's GIL much of the time, so "
+                   "processes, not threads, use more cores.")
 @click.option("--access-log", is_flag=True, help="Log every request on stderr.")
-def serve(index_dir, host, port, access_log):
+def serve(index_dir, host, port, workers, access_log):
     """Serve a search page and a JSON API over an index (needs vecsearch[serve]).
 
     The page at / has a search box, a mode switch and a map of the passages with the
@@ -364,7 +367,7 @@ def serve(index_dir, host, port, access_log):
     def ready(url, version):
         click.echo(f"serving {index_dir} ({version}) at {url}  (API: {url}openapi.json; Ctrl-C stops)", err=True)
 
-    run_server(index_dir, host, port, access_log=access_log, on_ready=ready)
+    run_server(index_dir, host, port, workers=workers, access_log=access_log, on_ready=ready)
 
 
 @main.command()

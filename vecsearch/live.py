@@ -133,7 +133,9 @@ class LiveIndex:
 
 
 def _warm(retriever: Retriever) -> Retriever:
-    """Load what the first query would otherwise load (numpy encoder, BM25 arrays)."""
+    """Load what the first query would otherwise load (numpy encoder, BM25 arrays), and the
+    passages' document ids."""
     retriever.query_encoder
     retriever.lexical
+    retriever.keep_document_ids()
     return retriever

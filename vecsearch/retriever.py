@@ -71,6 +71,7 @@ class Retriever:
         self._encoder = None
         self._query_encoder = None
         self._lexical = None
+        self._document_ids: np.ndarray | None = None  # see keep_document_ids()
 
     @classmethod
     def load(cls, index_dir: str | os.PathLike = DEFAULT_INDEX) -> "Retriever":
@@ -156,7 +157,10 @@ class Retriever:
         """Keep each document's best passage, then the top k documents."""
         # Only the candidates' documents are looked up: a query need not read the
         # document id of every passage, which costs a cold process ~50 ms at 100k.
-        document_of = self.store.documents_of(ids.tolist())
+        if self._document_ids is not None:
+            document_of = dict(zip(ids.tolist(), self._document_ids[ids].tolist()))
+        else:
+            document_of = self.store.documents_of(ids.tolist())
         best: dict[str, tuple[int, float]] = {}
         for passage_id, score in zip(ids.tolist(), scores.tolist()):
             doc_id = document_of[passage_id]
@@ -170,6 +174,11 @@ class Retriever:
             Hit(rank, p.doc_id, float(score), p.text, p.source, p.position, p.id)
             for rank, (p, (_, score)) in enumerate(zip(passages, chosen), 1)
         ]
+
+    def keep_document_ids(self) -> None:
+        """Hold every passage's document id in memory, so that searches read none from SQLite:
+        worth it for a long-running reader such as `vecsearch serve` (~1 ms a query at 10k)."""
+        self._document_ids = np.asarray(self.store.doc_ids(), dtype=object)
 
     @property
     def doc_ids(self) -> list[str]:

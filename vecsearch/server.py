@@ -15,6 +15,7 @@ bodies are bounded before the app sees them.
 from __future__ import annotations
 
 import json
+import os
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Literal
@@ -132,7 +133,9 @@ def create_app(index_dir: str, reload_interval: float = 0.25) -> FastAPI:
     def search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode):
         """The `k` best documents for `q`, one hit each: what `vecsearch query --json` prints."""
         with live.use() as retriever:
-            return [hit.to_dict() for hit in retriever.search(_checked(q), k=k, mode=mode)]
+            hits = retriever.search(_checked(q), k=k, mode=mode)
+        return JSONResponse([hit.to_dict() for hit in hits])  # already the model's shape: skip re-validating it
+
 
     @app.get("/info", response_model=Info, summary="Describe the index")
     def info():
@@ -240,11 +243,13 @@ async def _refuse(send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def serve(index_dir: str, host: str = "127.0.0.1", port: int = 8000, access_log: bool = False,
+def serve(index_dir: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_log: bool = False,
           on_ready=None) -> None:
-    """Open `index_dir` and serve it with uvicorn until interrupted.
+    """Serve `index_dir` with uvicorn until interrupted, in `workers` processes.
 
-    `on_ready(url)` is called once the index is open, before the server starts listening.
+    The index is opened here first, so that a missing or damaged one is one clear error
+    before anything listens. `on_ready(url, version)` is called then. Each worker opens
+    the index itself and follows its new versions on its own.
     """
     import uvicorn
 
@@ -252,5 +257,19 @@ def serve(index_dir: str, host: str = "127.0.0.1", port: int = 8000, access_log:
     if on_ready is not None:
         shown = f"[{host}]" if ":" in host else host
         on_ready(f"http://{shown}:{port}/", app.state.live.version)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=access_log,
-                timeout_graceful_shutdown=5, server_header=False)
+    options = dict(host=host, port=port, log_level="warning", access_log=access_log,
+                   timeout_graceful_shutdown=5, server_header=False)
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    app.state.live.close()
+    os.environ[_INDEX_VARIABLE] = str(index_dir)
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)
+
+
+_INDEX_VARIABLE = "VECSEARCH_SERVE_INDEX"
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory each uvicorn worker process calls (the index named by the parent)."""
+    return create_app(os.environ[_INDEX_VARIABLE])
