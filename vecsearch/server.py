@@ -33,7 +33,7 @@ from .projection import embedding_map, passage_vectors
 from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS
 
 MAX_K = 100
-MAX_QUERY_STRING = 32 * 1024  # bytes: a query of MAX_QUERY_CHARS characters, percent-encoded, fits unless most are 3-4 bytes
+MAX_QUERY_STRING = 56 * 1024  # bytes: room for a MAX_QUERY_CHARS query of 4-byte characters, percent-encoded (48 KiB); uvicorn itself refuses request lines over ~64 KiB
 MAX_BODY = 16 * 1024  # no endpoint reads a body; anything larger is refused unread
 STATIC = resources.files("vecsearch") / "static"
 
