@@ -65,7 +65,7 @@ def test_info_health_and_openapi(client, small_index):
 def test_map_places_every_passage_and_the_query_near_its_hits(client, small_corpus):
     emap = client.get("/map").json()
     assert len(emap["x"]) == len(emap["y"]) == len(emap["group"]) == emap["passages"]
-    assert emap["groups"] == ["."]  # the corpus has no sub-folders
+    assert emap["groups"] == ["(top level)"]  # the corpus has no sub-folders
     doc_id, phrase = a_phrase(small_corpus)
     found = client.get("/map/search", params={"q": phrase, "k": 3, "mode": "hybrid"}).json()
     assert found["hits"][0]["id"] == doc_id and len(found["points"]) == 3 and len(found["query"]) == 2

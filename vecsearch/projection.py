@@ -19,6 +19,7 @@ from .index import describe, stored_vectors
 MAX_POINTS = 5000
 MAX_GROUPS = 12  # colours a reader can tell apart; the rest are "other"
 OTHER = "other"
+TOP_LEVEL = "(top level)"
 
 
 @dataclass
@@ -76,8 +77,8 @@ def passage_vectors(retriever, ids: np.ndarray) -> np.ndarray:
 
 
 def source_group(source: str) -> str:
-    """The folder a passage's source file is in ('.' at the top of the corpus)."""
-    return posixpath.dirname(source.replace("\\", "/")) or "."
+    """The folder a passage's source file is in (TOP_LEVEL for files at the top of the corpus)."""
+    return posixpath.dirname(source.replace("\\", "/")) or TOP_LEVEL
 
 
 def embedding_map(retriever, limit: int = MAX_POINTS) -> EmbeddingMap:

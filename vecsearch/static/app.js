@@ -123,11 +123,12 @@ function drawMap() {
     ys.push(state.found.query[1], ...state.found.points.map((p) => p[1]));
   }
   const place = fit(xs, ys, width, height, 14);
-  context.globalAlpha = state.found ? 0.35 : 0.7;
+  const size = map.x.length > 2000 ? 3 : 5;
+  context.globalAlpha = state.found ? 0.45 : 0.8;
   for (let i = 0; i < map.x.length; i++) {
     context.fillStyle = COLOURS[map.group[i] % COLOURS.length];
     const [px, py] = place(map.x[i], map.y[i]);
-    context.fillRect(px - 1.5, py - 1.5, 3, 3);
+    context.fillRect(px - size / 2, py - size / 2, size, size);
   }
   context.globalAlpha = 1;
   if (!state.found) return;
