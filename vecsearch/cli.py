@@ -362,6 +362,10 @@ def serve(index_dir, host, port, workers, access_log):
       vecsearch serve --port 8080 &  curl 'http://127.0.0.1:8080/search?q=drag&k=3'
     """
     _require(["fastapi", "uvicorn"], "serve", "vecsearch serve")
+    # Before numpy and FAISS load: parallelism comes from requests (workers, threads); BLAS and
+    # OpenMP threads would spin on the same cores (3x the CPU per query, measured). Workers inherit it.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     from .server import serve as run_server
 
     def ready(url, version):

@@ -133,9 +133,6 @@ class LiveIndex:
 
 
 def _warm(retriever: Retriever) -> Retriever:
-    """Load what the first query would otherwise load (numpy encoder, BM25 arrays), and the
-    passages' document ids."""
-    retriever.query_encoder
-    retriever.lexical
-    retriever.keep_document_ids()
+    """Load what the first query would otherwise load, and keep in memory what each query reads."""
+    retriever.keep_in_memory()
     return retriever

@@ -253,6 +253,7 @@ def serve(index_dir: str, host: str = "127.0.0.1", port: int = 8000, workers: in
     """
     import uvicorn
 
+    _one_thread_per_query()
     app = create_app(index_dir)
     if on_ready is not None:
         shown = f"[{host}]" if ":" in host else host
@@ -272,4 +273,14 @@ _INDEX_VARIABLE = "VECSEARCH_SERVE_INDEX"
 
 def app_from_environment() -> FastAPI:
     """The app factory each uvicorn worker process calls (the index named by the parent)."""
+    _one_thread_per_query()
     return create_app(os.environ[_INDEX_VARIABLE])
+
+
+def _one_thread_per_query() -> None:
+    """Parallelism comes from requests (workers, threads); FAISS's OpenMP threads would only
+    compete with them for the same cores. (`vecsearch serve` also sets OMP_NUM_THREADS and
+    OPENBLAS_NUM_THREADS to 1 before numpy loads.)"""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
