@@ -51,7 +51,7 @@ def test_plot_writes_a_png(small_index, tmp_path):
     pytest.importorskip("matplotlib", reason="needs vecsearch[plot]")
     result = CliRunner().invoke(main, ["plot", "--index", str(small_index), "-o", str(tmp_path / "map.png")])
     assert result.exit_code == 0, result.output
-    assert "passages in 1 source folders" in result.output
+    assert "passages, 1 source folder ->" in result.output
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

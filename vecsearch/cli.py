@@ -396,7 +396,8 @@ def plot(index_dir, output):
         drawn = plot_map(retriever, output)
     finally:
         retriever.close()
-    click.echo(f"{drawn['points']:,} of {drawn['passages']:,} passages in {len(drawn['groups'])} source folders -> {output}")
+    folders = len(drawn["groups"])
+    click.echo(f"{drawn['points']:,} of {drawn['passages']:,} passages, {folders} source folder{'s' * (folders != 1)} -> {output}")
 
 
 @main.command(name="eval")
