@@ -62,3 +62,16 @@ def test_a_missing_extra_is_named_in_one_line(small_index, monkeypatch, command,
     result = CliRunner().invoke(main, command + ["--index", str(small_index)])
     assert result.exit_code == 1
     assert f"pip install 'vecsearch[{extra}]'" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf"])
+def test_stored_vectors_come_back_from_every_index_type(tmp_path, index_type):
+    from types import SimpleNamespace
+
+    from vecsearch.index import build_index, load_index, save_index
+    from vecsearch.projection import passage_vectors, vector_source
+
+    vectors = np.random.default_rng(0).normal(size=(400, 16)).astype(np.float32)
+    save_index(build_index(vectors, index_type), tmp_path)
+    retriever = SimpleNamespace(index=load_index(tmp_path), version_dir=tmp_path)  # memory-mapped, as readers open it
+    assert np.allclose(passage_vectors(vector_source(retriever), [3, 0, 399]), vectors[[3, 0, 399]])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .index import describe, stored_vectors
+from .index import describe, reconstructable_index
 
 MAX_POINTS = 5000
 MAX_GROUPS = 12  # colours a reader can tell apart; the rest are "other"
@@ -66,14 +66,20 @@ def sample_ids(count: int, limit: int = MAX_POINTS, seed: int = 0) -> np.ndarray
     return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False)).astype(np.int64)
 
 
-def passage_vectors(retriever, ids: np.ndarray) -> np.ndarray:
-    """The stored vectors of these passages (float32, (len(ids), d))."""
+def vector_source(retriever):
+    """A FAISS index that gives back `retriever`'s stored vectors by id: its own, except for IVF,
+    which needs a direct map that a memory-mapped index cannot build (then a copy in memory)."""
+    if describe(retriever.index) == "ivf":
+        return reconstructable_index(retriever.version_dir)
+    return retriever.index
+
+
+def passage_vectors(source, ids) -> np.ndarray:
+    """The stored vectors of these passages (float32, (len(ids), d)) from a `vector_source`."""
     ids = np.asarray(ids, dtype=np.int64)
     if len(ids) == 0:
-        return np.empty((0, retriever.index.d), dtype=np.float32)
-    if describe(retriever.index) == "ivf":  # needs a direct map, which a memory-mapped index cannot build
-        return stored_vectors(retriever.version_dir, ids)
-    return retriever.index.reconstruct_batch(ids)
+        return np.empty((0, source.d), dtype=np.float32)
+    return source.reconstruct_batch(ids)
 
 
 def source_group(source: str) -> str:
@@ -85,7 +91,7 @@ def embedding_map(retriever, limit: int = MAX_POINTS) -> EmbeddingMap:
     """The map of `retriever`'s index: PCA of a sample of at most `limit` passage vectors."""
     total = retriever.index.ntotal
     ids = sample_ids(total, limit)
-    vectors = passage_vectors(retriever, ids)
+    vectors = passage_vectors(vector_source(retriever), ids)
     projection = Projection.fit(vectors) if len(ids) else Projection(np.zeros(retriever.index.d), np.zeros((2, retriever.index.d)))
     folders = [source_group(s) for s in retriever.store.sources_of(ids.tolist())]
     groups, group = _number_groups(folders)
