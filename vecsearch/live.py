@@ -33,7 +33,7 @@ class _Opened:
         self.users = 0
         self.retired = False
         self.cache: dict = {}  # per-version results (e.g. the map), dropped with the version
-        self.cache_lock = threading.Lock()
+        self.cache_lock = threading.RLock()  # a cached value may be computed from another one
 
 
 class LiveIndex:

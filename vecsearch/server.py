@@ -136,7 +136,6 @@ def create_app(index_dir: str, reload_interval: float = 0.25) -> FastAPI:
             hits = retriever.search(_checked(q), k=k, mode=mode)
         return JSONResponse([hit.to_dict() for hit in hits])  # already the model's shape: skip re-validating it
 
-
     @app.get("/info", response_model=Info, summary="Describe the index")
     def info():
         """Documents, passages, encoder, index type and size of the live version."""
@@ -151,7 +150,7 @@ def create_app(index_dir: str, reload_interval: float = 0.25) -> FastAPI:
     def passage_map():
         """A PCA projection of (a sample of at most 5,000) passage vectors, computed once per version."""
         with live.use() as retriever:
-            return live.cached(retriever, "map-json", _map_json)
+            return JSONResponse(live.cached(retriever, "map-json", lambda r: _map_json(live.cached(r, "map", embedding_map), r)))
 
     @app.get("/map/search", response_model=MapSearchOut, responses=ERRORS, summary="Search, placed on the map")
     def map_search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode):
@@ -190,8 +189,7 @@ def _rounded(point) -> list[float]:
     return [round(float(value), 5) for value in point]
 
 
-def _map_json(retriever) -> dict:
-    emap = embedding_map(retriever)
+def _map_json(emap, retriever) -> dict:
     return {
         "version": retriever.version_dir.name,
         "passages": emap.passages,
