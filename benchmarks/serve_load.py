@@ -153,7 +153,6 @@ def measure(port: int, server_pid: int, mode: str, texts: list[str], args, loop_
 def write_chart(results: dict, path: Path) -> None:
     rows = results["runs"]
     figure, axes = chart((8, 4))
-    labels = [r["mode"] for r in rows]
     positions = np.arange(len(rows))
     axes.bar(positions - 0.2, [r["p50_ms"] for r in rows], 0.4, label="p50 latency")
     axes.bar(positions + 0.2, [r["p95_ms"] for r in rows], 0.4, label="p95 latency")
@@ -164,7 +163,6 @@ def write_chart(results: dict, path: Path) -> None:
                    if rows else "vecsearch serve")
     axes.legend()
     save_chart(figure, path)
-    del labels
 
 
 def markdown(results: dict) -> str:
@@ -178,7 +176,8 @@ def markdown(results: dict) -> str:
         f"Index: {results['passages']:,} passages ({results['index_type']}), k=10, queries from ../shared/data; "
         f"{results['cpus']} CPUs shared by the server and the load generator; "
         f"`vecsearch serve --workers {results['workers']}`; OMP_NUM_THREADS={results['omp_num_threads']}; "
-        f"{results['date']}.\n\n"
+        f"{results['date']}. The machine's 1-minute load average was {results['load_average'][0]} before "
+        f"and {results['load_average'][1]} after the run (other work shares the CPUs).\n\n"
         f"{table}\n"
     )
 
@@ -202,6 +201,7 @@ def main() -> None:
         loop_factory = uvloop.new_event_loop
     except ImportError:
         loop_factory = None
+    load_before = os.getloadavg()[0]
     port = free_port()
     server = start_server(args.index, port, args.workers)
     try:
@@ -221,6 +221,7 @@ def main() -> None:
         "python": platform.python_version(),
         "client_loop": "uvloop" if loop_factory else "asyncio",
         "workers": args.workers,
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # 1-minute, before and after: other work on the machine
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "runs": runs,
     }
