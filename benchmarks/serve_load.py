@@ -1,8 +1,12 @@
 """Load test of `vecsearch serve` on loopback: throughput and latency with N concurrent clients.
 
-    python benchmarks/serve_load.py --index DIR [--clients 8] [--requests 4000] [--modes hybrid dense lexical] [--json]
+    python benchmarks/serve_load.py [--index DIR | --passages 10000] [--clients 8] [--requests 4000]
+                                    [--modes hybrid dense lexical] [--json]
 
-Starts `vecsearch serve` on the index in a child process (127.0.0.1, a free port), waits
+Without --index, first builds an index of --passages passages of real sentences
+(synthetic_corpus.py) with a quickly trained encoder (`vecsearch index --steps 50`: the
+encoder's quality does not change the cost of a query) in --work or a temporary folder.
+Then starts `vecsearch serve` on the index in a child process (127.0.0.1, a free port), waits
 for /health, then for each mode sends a fixed number of GET /search requests (k=10; the
 queries of ../shared/data, in turn) from N clients at once, each on its own keep-alive
 connection, and stops - after the count, or after --max-seconds at the latest. Reports
@@ -24,6 +28,7 @@ import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -32,12 +37,24 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_corpus import write_corpus  # noqa: E402
 from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 from vecsearch.retriever import truncate_query  # noqa: E402  (the API refuses what the CLI would cut)
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 HOST = "127.0.0.1"  # loopback only
+
+
+def build_index(passages: int, work: Path) -> str:
+    """An index of `passages` synthetic passages under `work` (reused if already there)."""
+    corpus, index_dir = work / f"corpus-{passages}.jsonl", work / f"index-{passages}"
+    if not (index_dir / "CURRENT").exists():
+        work.mkdir(parents=True, exist_ok=True)
+        write_corpus(corpus, passages)
+        command = [sys.executable, "-m", "vecsearch", "index", str(corpus), "--index", str(index_dir), "--steps", "50"]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return str(index_dir)
 
 
 def queries() -> list[str]:
@@ -184,7 +201,9 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index", required=True, help="index directory to serve")
+    parser.add_argument("--index", help="index directory to serve (default: build one, see --passages)")
+    parser.add_argument("--passages", type=int, default=10_000, help="size of the index built without --index")
+    parser.add_argument("--work", type=Path, default=None, help="where to build (and keep) that index")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=4000, help="requests per mode (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=200)
@@ -201,9 +220,10 @@ def main() -> None:
         loop_factory = uvloop.new_event_loop
     except ImportError:
         loop_factory = None
+    index_dir = args.index or build_index(args.passages, args.work or Path(tempfile.mkdtemp(prefix="vecsearch-serve-")))
     load_before = os.getloadavg()[0]
     port = free_port()
-    server = start_server(args.index, port, args.workers)
+    server = start_server(index_dir, port, args.workers)
     try:
         with urllib.request.urlopen(f"http://{HOST}:{port}/info", timeout=10) as response:
             info = json.load(response)
