@@ -176,7 +176,8 @@ def write_chart(results: dict, path: Path) -> None:
     axes.axhline(50, color="grey", linestyle="--", linewidth=1, label="p95 target 50 ms")
     axes.set_xticks(positions, [f"{r['mode']}\n{r['requests_per_s']:.0f} req/s" for r in rows])
     axes.set_ylabel("ms")
-    axes.set_title(f"vecsearch serve, {results['passages']:,} passages, {rows[0]['clients']} clients on loopback"
+    axes.set_title(f"vecsearch serve, {results['passages']:,} passages, {rows[0]['clients']} clients on loopback\n"
+                   f"(2 CPUs; machine load average {results['load_average'][0]} -> {results['load_average'][1]})"
                    if rows else "vecsearch serve")
     axes.legend()
     save_chart(figure, path)
