@@ -164,3 +164,14 @@ def test_a_new_version_is_served_without_restart_while_a_request_finishes_on_the
     assert old._hold is None  # the old version was let go once its request ended
     _add_document(index_dir, "another", "yet another document about laminar flow")
     assert versions(index_dir) == ["v000003"] or "v000001" not in versions(index_dir)
+
+
+def test_serve_without_an_index_is_one_clear_line(tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--index", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "no index at" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_serve_and_plot_help_show_examples():
+    for command in ("serve", "plot"):
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output and "--index" in result.output
