@@ -178,7 +178,8 @@ class Retriever:
     def keep_in_memory(self) -> None:
         """Load now what searches use, and hold in memory what they would otherwise read from
         disk each time (every passage's document id, the BM25 arrays): for a long-running
-        reader such as `vecsearch serve`, it takes ~1 ms off each query at 10k passages.
+        reader such as `vecsearch serve` (on a busy 2-core machine, ~1 ms of a ~5 ms hybrid query at
+        10k passages: SQLite lookups of ~200 document ids, numpy memmap indexing in BM25).
         The results are the same."""
         self._lexical = LexicalIndex.load(self.version_dir, mmap=False)
         self._document_ids = np.asarray(self.store.doc_ids(), dtype=object)
