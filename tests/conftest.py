@@ -55,3 +55,31 @@ def phrase_from(text: str, words: int, rng: random.Random) -> str:
     tokens = text.split()
     start = rng.randrange(0, max(1, len(tokens) - words))
     return " ".join(tokens[start : start + words])
+
+
+@pytest.fixture(scope="session")
+def live_server(small_index):
+    """`vecsearch serve` on small_index, on a free loopback port, in a thread: yields its base URL."""
+    pytest.importorskip("fastapi", reason="needs vecsearch[serve]")
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from vecsearch.server import create_app
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(str(small_index)), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the test server did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    listener.close()

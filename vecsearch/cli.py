@@ -54,6 +54,8 @@ def main():
       vecsearch query "some question"    search the index
       vecsearch remove ID...             remove documents
       vecsearch info                     describe the index
+      vecsearch serve                    a search page and JSON API on http://127.0.0.1:8000/
+      vecsearch plot -o map.png          a map of the passages
     """
 
 
@@ -325,6 +327,77 @@ def info(index_dir, as_json):
     }
     for name, value in rows.items():
         click.echo(f"{name:>13}  {value}")
+
+
+def _require(modules: list[str], extra: str, purpose: str) -> None:
+    """Stop with one line naming the extra to install if one of `modules` is missing."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise VecsearchError(f"{purpose} needs {', '.join(missing)}: pip install 'vecsearch[{extra}]'")
+
+
+@main.command()
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; the default answers this machine only (e.g. --host 0.0.0.0 for all).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1), show_default="2, or 1 on one CPU",
+              help="Server processes. A query is CPU work that holds Python's GIL much of the time, so "
+                   "processes, not threads, use more cores.")
+@click.option("--access-log", is_flag=True, help="Log every request on stderr.")
+def serve(index_dir, host, port, workers, access_log):
+    """Serve a search page and a JSON API over an index (needs vecsearch[serve]).
+
+    The page at / has a search box, a mode switch and a map of the passages with the
+    query and its hits on it. The API: GET /search?q=...&k=10&mode=hybrid (the hits
+    `query --json` prints), /info, /health, /map; its OpenAPI description is at
+    /openapi.json. When the index gets a new version (`vecsearch index`,
+    `remove`), the server answers from it without a restart.
+
+    \b
+    Examples:
+      vecsearch serve --index indexes/docs
+      vecsearch serve --port 8080 &  curl 'http://127.0.0.1:8080/search?q=drag&k=3'
+    """
+    _require(["fastapi", "uvicorn"], "serve", "vecsearch serve")
+    # Before numpy and FAISS load: parallelism comes from requests (workers, threads); BLAS and
+    # OpenMP threads would spin on the same cores (3x the CPU per query, measured). Workers inherit it.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+    from .server import serve as run_server
+
+    def ready(url, version):
+        click.echo(f"serving {index_dir} ({version}) at {url}  (API: {url}openapi.json; Ctrl-C stops)", err=True)
+
+    run_server(index_dir, host, port, workers=workers, access_log=access_log, on_ready=ready)
+
+
+@main.command()
+@index_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+def plot(index_dir, output):
+    """Draw the map of the passages (PCA of their vectors) as a PNG, coloured by source folder.
+
+    Needs vecsearch[plot] (matplotlib). Indexes over 5,000 passages are drawn from a
+    sample of 5,000.
+
+    \b
+    Example:
+      vecsearch plot --index indexes/docs -o map.png
+    """
+    _require(["matplotlib"], "plot", "vecsearch plot")
+    from .plot import plot_map
+    from .retriever import Retriever
+
+    retriever = Retriever.load(index_dir)
+    try:
+        drawn = plot_map(retriever, output)
+    finally:
+        retriever.close()
+    folders = len(drawn["groups"])
+    click.echo(f"{drawn['points']:,} of {drawn['passages']:,} passages, {folders} source folder{'s' * (folders != 1)} -> {output}")
 
 
 @main.command(name="eval")

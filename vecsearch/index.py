@@ -79,12 +79,19 @@ def _read(directory: str | Path, flags: int = 0) -> faiss.Index:
         raise VecsearchError(f"{path} is damaged or not a FAISS index ({reason})") from None
 
 
-def stored_vectors(directory: str | Path, ids: np.ndarray) -> np.ndarray:
-    """The vectors with these ids, read back from a saved index of any type (for copying
-    unchanged passages into the next version without encoding them again)."""
+def reconstructable_index(directory: str | Path) -> faiss.Index:
+    """The saved index read into memory, able to give back any stored vector by id (an IVF
+    index gets the direct map that a memory-mapped one cannot build)."""
     index = _read(directory)
     if isinstance(index, faiss.IndexIVF):
         index.make_direct_map()
+    return index
+
+
+def stored_vectors(directory: str | Path, ids: np.ndarray) -> np.ndarray:
+    """The vectors with these ids, read back from a saved index of any type (for copying
+    unchanged passages into the next version without encoding them again)."""
+    index = reconstructable_index(directory)
     ids = np.asarray(ids, dtype=np.int64)
     if len(ids) == 0:
         return np.empty((0, index.d), dtype=np.float32)

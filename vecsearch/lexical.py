@@ -66,11 +66,13 @@ class LexicalIndex:
         self.bm25.save(str(Path(directory) / DIRECTORY), show_progress=False)
 
     @classmethod
-    def load(cls, directory: str | Path) -> "LexicalIndex":
+    def load(cls, directory: str | Path, mmap: bool = True) -> "LexicalIndex":
+        """Open the saved arrays memory-mapped (cheap to open), or read into memory (`mmap=False`:
+        no per-query cost of numpy's memmap indexing, for long-running readers)."""
         import bm25s
 
         try:
-            return cls(bm25s.BM25.load(str(Path(directory) / DIRECTORY), mmap=True, show_progress=False))
+            return cls(bm25s.BM25.load(str(Path(directory) / DIRECTORY), mmap=mmap, show_progress=False))
         except Exception as error:  # missing or damaged arrays/JSON: numpy, json and OS errors
             raise VecsearchError(f"{Path(directory) / DIRECTORY} is damaged: {error}") from None
 

@@ -101,6 +101,15 @@ class PassageStore:
         query = f"SELECT id, doc_id FROM passages WHERE id IN ({marks})"
         return dict(self.connection.execute(query, list(map(int, ids))))
 
+    def sources_of(self, ids: list[int]) -> list[str]:
+        """The source file of each of these passages, in the order given."""
+        sources: dict[int, str] = {}
+        for start in range(0, len(ids), 10_000):  # SQLite bounds the parameters of one statement
+            chunk = list(map(int, ids[start : start + 10_000]))
+            marks = ",".join("?" * len(chunk))
+            sources.update(self.connection.execute(f"SELECT id, source FROM passages WHERE id IN ({marks})", chunk))
+        return [sources[int(i)] for i in ids]
+
     def doc_ids(self) -> list[str]:
         """The document id of every passage, indexed by passage id."""
         return [row[0] for row in self.connection.execute("SELECT doc_id FROM passages ORDER BY id")]

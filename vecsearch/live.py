@@ -1,0 +1,138 @@
+"""The live version of an index for a long-running reader: follows `CURRENT` without a restart.
+
+A server opens an index once and answers many queries; meanwhile writers publish new
+versions. `LiveIndex.use()` hands each request the newest opened Retriever and keeps it
+open until the request is done, so a query that started on a version finishes on it.
+At most every `interval` seconds a request stats `CURRENT`; when it names another
+version, that request opens it (warming the query encoder and BM25, so later requests
+do not pay for it) and swaps it in. The superseded Retriever is closed - releasing its
+reader hold, so the next writer can delete it - when its last request ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .indexdir import MANIFEST, POINTER
+from .retriever import Retriever
+
+logger = logging.getLogger(__name__)
+
+
+class _Opened:
+    """A Retriever with a count of the requests using it, and things cached per version."""
+
+    def __init__(self, retriever: Retriever):
+        self.retriever = retriever
+        self.users = 0
+        self.retired = False
+        self.cache: dict = {}  # per-version results (e.g. the map), dropped with the version
+        self.cache_lock = threading.RLock()  # a cached value may be computed from another one
+
+
+class LiveIndex:
+    """The newest version of `index_dir`, reopened when a writer publishes another one."""
+
+    def __init__(self, index_dir: str | os.PathLike, interval: float = 0.25):
+        self.index_dir = Path(index_dir)
+        self.interval = interval
+        self._lock = threading.Lock()  # guards _current and the users counts
+        self._reopen = threading.Lock()  # one opener at a time; others keep using the old version
+        self._current = _Opened(_warm(Retriever.load(self.index_dir)))
+        self._pointer = self._pointer_stat()
+        self._checked = time.monotonic()
+
+    @property
+    def version(self) -> str:
+        """The name of the version new requests are given."""
+        return self._current.retriever.version_dir.name
+
+    @contextmanager
+    def use(self) -> Iterator[Retriever]:
+        """The current Retriever, held open until the `with` block ends."""
+        self._maybe_reopen()
+        with self._lock:
+            opened = self._current
+            opened.users += 1
+        try:
+            yield opened.retriever
+        finally:
+            with self._lock:
+                opened.users -= 1
+                done = opened.retired and opened.users == 0
+            if done:
+                opened.retriever.close()
+
+    def cached(self, retriever: Retriever, key: str, compute: Callable[[Retriever], object]):
+        """`compute(retriever)`, computed once per version and kept until that version is dropped."""
+        with self._lock:
+            opened = next((o for o in (self._current,) if o.retriever is retriever), None)
+        if opened is None:  # a superseded version still finishing a request: no need to cache
+            return compute(retriever)
+        with opened.cache_lock:
+            if key not in opened.cache:
+                opened.cache[key] = compute(retriever)
+            return opened.cache[key]
+
+    def close(self) -> None:
+        """Close the current version (once its requests end)."""
+        with self._lock:
+            self._retire(self._current)
+
+    def _maybe_reopen(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.interval or not self._reopen.acquire(blocking=False):
+            return
+        try:
+            self._checked = now
+            pointer = self._pointer_stat()
+            if pointer == self._pointer:
+                return
+            self._pointer = pointer
+            named = self._named_version()
+            if named is None or named == self.version:
+                return
+            try:
+                fresh = _Opened(_warm(Retriever.load(self.index_dir)))
+            except Exception as error:  # e.g. a version removed again at once: keep serving the old one
+                logger.warning("could not open %s (%s); still serving %s", named, error, self.version)
+                self._pointer = None  # try again at the next check
+                return
+            with self._lock:
+                old, self._current = self._current, fresh
+                self._retire(old)
+        finally:
+            self._reopen.release()
+
+    def _retire(self, opened: _Opened) -> None:
+        """Mark a version superseded; close it now if no request uses it. Call with _lock held."""
+        opened.retired = True
+        if opened.users == 0:
+            opened.retriever.close()
+
+    def _pointer_stat(self) -> tuple[int, int] | None:
+        """What changes when a writer swaps CURRENT (it is replaced by rename: a new inode)."""
+        try:
+            stat = os.stat(self.index_dir / POINTER)
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def _named_version(self) -> str | None:
+        try:
+            named = (self.index_dir / POINTER).read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return named if (self.index_dir / named / MANIFEST).is_file() else None
+
+
+def _warm(retriever: Retriever) -> Retriever:
+    """Load what the first query would otherwise load, and keep in memory what each query reads."""
+    retriever.keep_in_memory()
+    return retriever
