@@ -2,5 +2,5 @@
 # Set up from scratch and run the default test suite (slow tests: add -m slow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test,distill
+bash scripts/setup.sh test,distill,milvus
 .venv/bin/python -m pytest "$@"
