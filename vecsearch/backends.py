@@ -76,8 +76,9 @@ def choose_backend(
         if uri or collection:
             raise VecsearchError("--uri and --collection are for the milvus backend (add --backend milvus)")
         return {"name": "faiss"}
-    from .milvus_store import check_prefix, default_prefix, resolve_uri
+    from .milvus_store import check_installed, check_prefix, default_prefix, resolve_uri
 
+    check_installed()  # before any work, not after training
     staying = before["name"] == "milvus"
     uri = uri or (before["uri"] if staying else None)
     if not uri:

@@ -50,8 +50,9 @@ def is_lite(uri: str) -> bool:
     return uri.endswith(".db")
 
 
-def resolve_uri(uri: str) -> str:
+def resolve_uri(uri: str | os.PathLike) -> str:
     """A Milvus Lite path made absolute (so the index works from any folder), or a server URI as given."""
+    uri = os.fspath(uri)
     if not uri:
         raise VecsearchError("--uri is empty")
     if "://" in uri:
@@ -85,6 +86,11 @@ def _import_pymilvus():
     except ImportError:
         raise VecsearchError(EXTRA_HINT) from None
     return pymilvus
+
+
+def check_installed() -> None:
+    """Raise the one-line error naming the extra if pymilvus is missing."""
+    _import_pymilvus()
 
 
 class _Connections:
@@ -143,7 +149,7 @@ def _connect(uri: str):
             raise VecsearchError(f"Milvus Lite is not installed; {EXTRA_HINT}") from None
         if not Path(uri).parent.is_dir():
             raise VecsearchError(f"cannot open Milvus Lite database {uri}: folder {Path(uri).parent} does not exist")
-    lite_log = logging.getLogger("milvus_lite")
+    lite_log = logging.getLogger("milvus_lite.server_manager")
     quiet, lite_log.disabled = lite_log.disabled, True  # a failure is reported below, in one line
     try:
         return pymilvus.MilvusClient(uri=uri, token=token)
