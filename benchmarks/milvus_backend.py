@@ -164,6 +164,7 @@ def main() -> None:
     import milvus_lite
     import pymilvus
 
+    load_before = os.getloadavg()[0]
     rows = synthetic_rows(args.passages, args.dim)
     vectors, queries = rows[2], rows[3]
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
@@ -178,6 +179,7 @@ def main() -> None:
         "versions": {"faiss": faiss.__version__, "pymilvus": pymilvus.__version__,
                      "milvus_lite": getattr(milvus_lite, "__version__", "?")},
         "omp_threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "load_average": f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (1-minute, the whole machine)",
         "runs": measured, "ratios": ratios(measured),
     }
     write_results("milvus_backend", results, markdown(results), args.out)
@@ -220,7 +222,8 @@ def markdown(results: dict) -> str:
     return "\n\n".join([
         "# Milvus Lite next to FAISS + SQLite",
         f"`{results['command']}` — {results['passages']:,} passages, dimension {results['dim']}, "
-        f"{results['cpus']} CPUs (shared), OMP_NUM_THREADS={results['omp_threads']}; {versions}.",
+        f"{results['cpus']} CPUs (shared; load average {results.get('load_average', '?')}), "
+        f"OMP_NUM_THREADS={results['omp_threads']}; {versions}.",
         "Synthetic store data (real sentences, clustered unit vectors); the same rows on both backends. "
         "write = one version's vectors and passages (FAISS: build + save the index, write SQLite; Milvus Lite: "
         "create the collection, batched inserts, flush). search = one query, k=100; store path = search + "
@@ -241,6 +244,7 @@ def write_chart(results: dict, path: Path) -> None:
     labels = [f"{r['backend']}\n{r['index_type']}" for r in runs]
     colours = ["tab:blue" if r["backend"] == "faiss" else "tab:orange" for r in runs]
     left.bar(labels, [r["write_per_s"] for r in runs], color=colours)
+    left.set_yscale("log")
     left.set_ylabel("passages written per second")
     left.set_title(f"write, {results['passages']:,} passages")
     positions = np.arange(len(runs))

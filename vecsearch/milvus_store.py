@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -99,31 +100,34 @@ class _Connections:
 
     def __init__(self):
         self.clients: dict[str, tuple[object, int]] = {}
+        self.lock = threading.Lock()  # a served Retriever may be opened and closed from several threads
 
     def acquire(self, uri: str):
-        if uri in self.clients:
-            client, users = self.clients[uri]
-            self.clients[uri] = (client, users + 1)
+        with self.lock:
+            if uri in self.clients:
+                client, users = self.clients[uri]
+                self.clients[uri] = (client, users + 1)
+                return client
+            client = _connect(uri)
+            self.clients[uri] = (client, 1)
             return client
-        client = _connect(uri)
-        self.clients[uri] = (client, 1)
-        return client
 
     def release(self, uri: str) -> None:
-        client, users = self.clients.get(uri, (None, 0))
-        if users > 1:
-            self.clients[uri] = (client, users - 1)
-            return
-        self.clients.pop(uri, None)
-        if client is None:
-            return
-        try:
-            client.close()
-        finally:
-            if is_lite(uri):
-                from milvus_lite.server_manager import server_manager_instance
+        with self.lock:
+            client, users = self.clients.get(uri, (None, 0))
+            if users > 1:
+                self.clients[uri] = (client, users - 1)
+                return
+            self.clients.pop(uri, None)
+            if client is None:
+                return
+            try:
+                client.close()
+            finally:
+                if is_lite(uri):  # stop the embedded server: it holds the file's lock
+                    from milvus_lite.server_manager import server_manager_instance
 
-                server_manager_instance.release_server(uri)
+                    server_manager_instance.release_server(uri)
 
 
 _connections = _Connections()
