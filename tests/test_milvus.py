@@ -298,3 +298,30 @@ def test_without_the_extra_the_milvus_backend_names_it(small_corpus, tmp_path, m
 def test_backend_options_are_checked_before_any_work(small_corpus, tmp_path, args, message):
     result = CliRunner().invoke(main, ["index", str(small_corpus), "--index", str(tmp_path / "idx"), *args])
     assert result.exit_code == 1 and message in result.stderr, result.output
+
+
+@needs_milvus
+def test_eval_on_milvus_scores_as_on_faiss_and_leaves_no_collection(small_index, tmp_path):
+    from .conftest import cranfield_documents
+
+    collection = tmp_path / "beir"
+    (collection / "qrels").mkdir(parents=True)
+    documents = cranfield_documents()[:60]
+    with open(collection / "corpus.jsonl", "w") as corpus:
+        for document in documents:
+            corpus.write(json.dumps({"_id": document["_id"], "title": document["title"], "text": document["text"]}) + "\n")
+    with open(collection / "queries.jsonl", "w") as queries:
+        for number, document in enumerate(documents[:15]):
+            queries.write(json.dumps({"_id": str(number), "text": " ".join(document["text"].split()[5:15])}) + "\n")
+    (collection / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{n}\t{d['_id']}\t1\n" for n, d in enumerate(documents[:15]))
+    )
+    runner = CliRunner()
+    uri = tmp_path / "eval.db"
+    results = {}
+    for backend in (["--backend", "faiss"], ["--backend", "milvus", "--uri", str(uri)]):
+        result = runner.invoke(main, ["eval", str(collection), "--model", str(small_index), *backend, "--json"])
+        assert result.exit_code == 0, result.output
+        results[backend[1]] = json.loads(result.stdout)["systems"]
+    assert results["milvus"] == results["faiss"]  # rounded to 4 places: exact search on both
+    assert collections(uri) == []

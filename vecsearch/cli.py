@@ -400,9 +400,10 @@ def info(index_dir, as_json):
 @main.command(name="eval")
 @click.argument("data_dir", type=click.Path(file_okay=False))
 @click.option("--model", type=click.Path(file_okay=False), default=None, help="Reuse a trained encoder instead of training.")
+@backend_options
 @training_options
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def evaluate(data_dir, model, as_json, **training):
+def evaluate(data_dir, model, backend, uri, collection, as_json, **training):
     """Measure retrieval quality on a BEIR-layout collection.
 
     DATA_DIR holds corpus.jsonl, queries.jsonl and qrels/test.tsv. Trains on the
@@ -416,7 +417,8 @@ def evaluate(data_dir, model, as_json, **training):
     from .evaluation import run_eval
 
     encoder_config, train_config, teacher = _training(**training)
-    results = run_eval(data_dir, model=model, teacher=teacher, encoder_config=encoder_config, train_config=train_config)
+    results = run_eval(data_dir, model=model, teacher=teacher, encoder_config=encoder_config, train_config=train_config,
+                       backend=backend, uri=uri, collection=collection)
     if as_json:
         click.echo(json.dumps(results))
         return
