@@ -169,6 +169,9 @@ def test_add_and_delete_in_python_on_milvus(small_corpus, small_index, tmp_path)
         retriever.delete(list(set(retriever.doc_ids)))
     assert retriever.store.counts()[0] == 80
     assert collections(tmp_path / "lite.db") == [retriever.manifest["backend"]["collection_name"]]
+    with pytest.raises(VecsearchError, match="over Milvus's 65,535 bytes"):  # a field Milvus cannot hold
+        retriever.add([{"id": "wide", "text": "gap" + " " * 70_000 + "here"}])
+    assert collections(tmp_path / "lite.db") == [retriever.manifest["backend"]["collection_name"]]
     retriever.close()
 
 

@@ -79,7 +79,7 @@ def wait_option(function):
 
 
 def backend_options(function):
-    """Where vectors and passages live: `index` and `export`."""
+    """Where vectors and passages live: `index`, `export` and `eval`."""
     options = [
         click.option("--backend", type=click.Choice(["faiss", "milvus"]), default=None,
                      help="faiss (files in the index directory; the default for a new index) or milvus "

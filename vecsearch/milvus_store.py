@@ -199,6 +199,13 @@ def write_collection(
     }
     (version_dir / MARKER).write_text(json.dumps(section, indent=2) + "\n")
     hashes = {d.id: d.content_hash for d in documents}
+    for passage in passages:  # checked before anything is created; only whitespace runs can get this long
+        for field in ("text", "doc_id", "source"):
+            value = getattr(passage, field)
+            if len(value) > MAX_VARCHAR // 4 and len(value.encode()) > MAX_VARCHAR:
+                raise VecsearchError(
+                    f"document {passage.doc_id[:200]}: a passage's {field} is over Milvus's {MAX_VARCHAR:,} bytes"
+                )
     with connection(settings["uri"]) as client:
         if client.has_collection(name):
             raise VecsearchError(
