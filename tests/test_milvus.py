@@ -73,6 +73,9 @@ def test_parity_with_faiss_for_exact_search(small_corpus, small_index, tmp_path)
     assert [h.id for h in hybrid] == [h.id for h in faiss_side.search(queries[0], k=10, mode="hybrid")]
     first = hybrid[0]
     assert first.text and first.source and first.passage_id >= 0  # texts come from Milvus fields
+    some = [first.passage_id, 0, 3]
+    assert milvus_side.store.sources_of(some) == [p.source for p in faiss_side.store.passages(some)]
+    assert milvus_side.store.doc_ids() == faiss_side.store.doc_ids()
     milvus_side.close()
     faiss_side.close()
 

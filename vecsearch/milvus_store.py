@@ -329,6 +329,11 @@ class MilvusCollection:
         """The document id of each of these passages."""
         return {i: row["doc_id"] for i, row in self._rows(list(map(int, ids)), ["id", "doc_id"]).items()}
 
+    def sources_of(self, ids: list[int]) -> list[str]:
+        """The source file of each of these passages, in the order given."""
+        rows = self._rows(list(map(int, ids)), ["id", "source"])
+        return [rows[int(i)]["source"] for i in ids]
+
     def doc_ids(self) -> list[str]:
         """The document id of every passage, indexed by passage id."""
         return [row["doc_id"] for row in self._scan(["doc_id"])]
