@@ -17,6 +17,7 @@ from vecsearch.errors import VecsearchError
 from vecsearch.indexdir import STAGING_PREFIX, versions
 
 from .conftest import CRANFIELD
+from .test_crash_and_concurrency import corpora  # noqa: F401  (a fixture)
 
 needs_milvus = pytest.mark.skipif(
     find_spec("pymilvus") is None or find_spec("milvus_lite") is None,
@@ -331,3 +332,38 @@ def test_eval_on_milvus_scores_as_on_faiss_and_leaves_no_collection(small_index,
         results[backend[1]] = json.loads(result.stdout)["systems"]
     assert results["milvus"] == results["faiss"]  # rounded to 4 places: exact search on both
     assert collections(uri) == []
+
+
+@needs_milvus
+def test_sigkill_at_random_moments_on_milvus_lite_leaves_an_index_that_loads(corpora, small_index, tmp_path):
+    """Kill `vecsearch index` (on Milvus Lite) at random moments; the next run cleans up every stray collection."""
+    import random
+    import signal
+    import time
+
+    from .test_crash_and_concurrency import ENV, content, expected_content, index_command
+
+    index_dir, uri = tmp_path / "idx", tmp_path / "lite.db"
+    Retriever.build(corpora["A"], index_dir, model=small_index, backend="milvus", uri=uri, show_progress=False).close()
+    states = {name: expected_content(corpora[name]) for name in ("A", "B")}
+    started = time.perf_counter()
+    subprocess.run(index_command(corpora["B"], index_dir), env=ENV, check=True, capture_output=True)
+    duration = time.perf_counter() - started
+    assert content(index_dir) == states["B"]
+
+    rng = random.Random(3)
+    for trial in range(3):
+        now = "A" if content(index_dir) == states["B"] else "B"
+        process = subprocess.Popen(index_command(corpora[now], index_dir), env=ENV, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.3, 1.0) * duration)
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        assert content(index_dir) in (states["A"], states["B"]), f"trial {trial}"
+
+    finished = subprocess.run(index_command(corpora["A"], index_dir), env=ENV, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert content(index_dir) == states["A"]
+    assert len(versions(index_dir)) == 1 and not list(index_dir.glob(STAGING_PREFIX + "*"))
+    live = json.loads((index_dir / versions(index_dir)[0] / "manifest.json").read_text())["backend"]
+    assert collections(uri) == [live["collection_name"]]  # what killed writers created was dropped
