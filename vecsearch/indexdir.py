@@ -15,7 +15,8 @@ Readers hold a shared flock on their version's manifest for as long as they use 
 and a writer deletes a superseded version only when it can take that lock
 exclusively, so a version is never removed under a reader; it goes at the first
 write after its last reader closed it. That is how deleting documents gives space
-back: only the live version (and versions still being read) stay on disk.
+back: only the live version (and versions still being read) stay on disk. A version
+on the milvus backend also owns a Milvus collection, dropped with its folder.
 """
 
 from __future__ import annotations
