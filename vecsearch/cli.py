@@ -53,6 +53,7 @@ def main():
       vecsearch index corpus/            again: add, update and remove what changed
       vecsearch query "some question"    search the index
       vecsearch remove ID...             remove documents
+      vecsearch export --backend milvus --uri milvus.db   move the index to Milvus
       vecsearch info                     describe the index
       vecsearch serve                    a search page and JSON API on http://127.0.0.1:8000/
       vecsearch plot -o map.png          a map of the passages
@@ -77,6 +78,24 @@ def wait_option(function):
         help="If another process is writing the index, wait up to this long for it (e.g. --wait 60) "
              "instead of stopping at once.",
     )(function)
+
+
+def backend_options(function):
+    """Where vectors and passages live: `index`, `export` and `eval`."""
+    options = [
+        click.option("--backend", type=click.Choice(["faiss", "milvus"]), default=None,
+                     help="faiss (files in the index directory; the default for a new index) or milvus "
+                          "(needs vecsearch[milvus]). An existing index keeps its backend unless this is given."),
+        click.option("--uri", default=None,
+                     help="Milvus: a local file for Milvus Lite (e.g. --uri milvus.db) or a server "
+                          "(e.g. --uri http://localhost:19530; token from MILVUS_TOKEN)."),
+        click.option("--collection", default=None,
+                     help="Milvus: prefix of the index's collections, one per version (default: from the "
+                          "index directory's name and path)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 def training_options(function):
@@ -127,11 +146,13 @@ def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, se
                    "(default: keep the index's encoder and embed only new and changed documents).")
 @click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default="auto", show_default=True,
               help="FAISS index: exact 'flat', or approximate 'hnsw'/'ivf'; 'auto' picks by size (e.g. --index-type hnsw).")
+@backend_options
 @wait_option
 @training_options
 @click.option("--json", "as_json", is_flag=True,
               help='Print one JSON object: {"added", "updated", "removed", "unchanged", "skipped", "passages", ...}.')
-def index(path, index_dir, text_field, model, retrain, index_type, wait, as_json, **training):
+def index(path, index_dir, text_field, model, retrain, index_type, backend, uri, collection, wait, as_json,
+          **training):
     """Index the documents in PATH: build a new index, or bring an existing one up to date.
 
     PATH is a folder (read recursively) or a file. .txt/.md/.rst files are one
@@ -148,6 +169,7 @@ def index(path, index_dir, text_field, model, retrain, index_type, wait, as_json
       vecsearch index docs/ --index indexes/docs
       vecsearch index docs/ --index indexes/docs --json     # later: only what changed
       vecsearch index docs/ --index indexes/docs --retrain  # a new encoder
+      vecsearch index docs/ --backend milvus --uri milvus.db  # vectors and passages in Milvus Lite
     """
     from .corpus import CorpusReport
     from .retriever import Retriever
@@ -158,6 +180,7 @@ def index(path, index_dir, text_field, model, retrain, index_type, wait, as_json
     retriever = Retriever.build(
         path, index_dir, text_field=text_field, model=model, teacher=teacher, encoder_config=encoder_config,
         train_config=train_config, index_type=index_type, retrain=retrain, wait=wait, report=report,
+        backend=backend, uri=uri, collection=collection,
     )
     update = retriever.last_update
     summary = {
@@ -234,6 +257,52 @@ def remove(ids, index_dir, wait, as_json):
         return
     missing = f" ({update.not_found} not in the index)" if update.not_found else ""
     click.echo(f"removed {update.removed} documents{missing}; {update.documents} documents remain")
+
+
+@main.command()
+@backend_options
+@index_option
+@wait_option
+@click.option("--json", "as_json", is_flag=True, help='Print one JSON object: {"backend", "passages", "version", ...}.')
+def export(backend, uri, collection, index_dir, wait, as_json):
+    """Move an index to another backend without re-embedding anything.
+
+    Writes the next version of the index on the backend given, with the same passages
+    and stored vectors, encoder and BM25; queries, updates and deletes then use it.
+
+    \b
+    Examples:
+      vecsearch export --backend milvus --uri milvus.db --index indexes/docs
+      MILVUS_TOKEN=user:password vecsearch export --backend milvus --uri http://milvus:19530 --collection docs
+      vecsearch export --backend faiss --index indexes/docs        # back to FAISS files
+    """
+    from .retriever import Retriever
+
+    if backend is None:
+        raise click.UsageError("--backend is required (faiss or milvus)")
+    retriever = Retriever.load(index_dir)
+    started = time.perf_counter()
+    update = retriever.export(backend, uri=uri, collection=collection, wait=wait, show_progress=not as_json)
+    details = retriever.info()
+    retriever.close()
+    summary = {"backend": details["backend"], "written": update.version is not None, "documents": update.documents,
+               "passages": update.passages, "version": details["version"],
+               "seconds": round(time.perf_counter() - started, 2)}
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    where = _describe_backend(details["backend"])
+    if not summary["written"]:
+        click.echo(f"{index_dir} is on {where} already; nothing written")
+        return
+    click.echo(f"exported {update.documents} documents ({update.passages} passages) to {where} "
+               f"in {summary['seconds']:.1f}s -> {index_dir} ({details['version']})")
+
+
+def _describe_backend(backend: dict) -> str:
+    if backend["name"] == "milvus":
+        return f"milvus {backend['uri']} (collection {backend['collection_name']})"
+    return backend["name"]
 
 
 def _print_skipped(report, limit: int = 10) -> None:
@@ -321,6 +390,7 @@ def info(index_dir, as_json):
         "encoder": f"{'bi' if encoder['bidirectional'] else ''}{encoder['cell']} "
                    f"{encoder['hidden_dim']} units, {encoder['pooling']} pooling, vocab {encoder['vocab_size']}",
         "index type": details["index_type"],
+        "backend": _describe_backend(details["backend"]),
         "default mode": details["default_mode"],
         "size on disk": f"{details['size_bytes'] / 1e6:.1f} MB",
         "created": details["created"],
@@ -403,9 +473,10 @@ def plot(index_dir, output):
 @main.command(name="eval")
 @click.argument("data_dir", type=click.Path(file_okay=False))
 @click.option("--model", type=click.Path(file_okay=False), default=None, help="Reuse a trained encoder instead of training.")
+@backend_options
 @training_options
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def evaluate(data_dir, model, as_json, **training):
+def evaluate(data_dir, model, backend, uri, collection, as_json, **training):
     """Measure retrieval quality on a BEIR-layout collection.
 
     DATA_DIR holds corpus.jsonl, queries.jsonl and qrels/test.tsv. Trains on the
@@ -419,7 +490,8 @@ def evaluate(data_dir, model, as_json, **training):
     from .evaluation import run_eval
 
     encoder_config, train_config, teacher = _training(**training)
-    results = run_eval(data_dir, model=model, teacher=teacher, encoder_config=encoder_config, train_config=train_config)
+    results = run_eval(data_dir, model=model, teacher=teacher, encoder_config=encoder_config, train_config=train_config,
+                       backend=backend, uri=uri, collection=collection)
     if as_json:
         click.echo(json.dumps(results))
         return

@@ -87,6 +87,7 @@ def evaluate(retriever, queries: dict[str, str], qrels: dict[str, dict[str, int]
 
 def run_eval(data_dir: str | Path, show_progress: bool = True, **build_options) -> dict:
     """Index the collection's corpus (training unless `model` is given) and score every mode."""
+    from .backends import release
     from .retriever import Retriever
 
     corpus, queries, qrels = load_collection(data_dir)
@@ -96,6 +97,8 @@ def run_eval(data_dir: str | Path, show_progress: bool = True, **build_options) 
         build_seconds = time.perf_counter() - started
         systems, seconds = evaluate(retriever, queries, qrels)
         manifest = retriever.manifest
+        retriever.close()
+        release(retriever.version_dir)  # a Milvus collection would outlive the temporary folder
     timings = manifest["timings"]
     return {
         "collection": Path(data_dir).name,

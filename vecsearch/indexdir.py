@@ -15,7 +15,8 @@ Readers hold a shared flock on their version's manifest for as long as they use 
 and a writer deletes a superseded version only when it can take that lock
 exclusively, so a version is never removed under a reader; it goes at the first
 write after its last reader closed it. That is how deleting documents gives space
-back: only the live version (and versions still being read) stay on disk.
+back: only the live version (and versions still being read) stay on disk. A version
+on the milvus backend also owns a Milvus collection, dropped with its folder.
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def remove_leftovers(index_dir: Path) -> None:
     """Remove staging folders, a stray pointer temp file, and versions that are neither live
     nor being read. Call only with the writer lock held."""
     for stale in index_dir.glob(STAGING_PREFIX + "*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        _discard(stale)
     (index_dir / f"{POINTER}.tmp").unlink(missing_ok=True)
     live = _read_pointer(index_dir)
     for name in versions(index_dir):
@@ -202,15 +203,30 @@ def _remove_unless_read(version_dir: Path) -> None:
     try:
         handle = open(version_dir / MANIFEST, "rb")
     except FileNotFoundError:  # half-removed already (a crash during removal): nobody can open it
-        shutil.rmtree(version_dir, ignore_errors=True)
+        _discard(version_dir)
         return
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # a reader still has it open; a later write removes it
+        if not _release(version_dir):
+            return  # its Milvus collection could not be dropped; a later write tries again
         (version_dir / MANIFEST).unlink()  # first, so that late readers see it gone at once
         shutil.rmtree(version_dir, ignore_errors=True)
+
+
+def _release(directory: Path) -> bool:
+    """Drop what a version keeps outside its folder (a Milvus collection); False if that failed."""
+    from .backends import release
+
+    return release(directory)
+
+
+def _discard(directory: Path) -> None:
+    """Remove a folder that no reader can have open (staging), with what it keeps elsewhere."""
+    if _release(directory):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextmanager
@@ -232,7 +248,7 @@ def new_version(index_dir: str | Path) -> Iterator[Path]:
         os.rename(staging, index_dir / name)
         _replace_pointer(index_dir, name)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging)
         raise
     remove_leftovers(index_dir)
 

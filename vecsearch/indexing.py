@@ -27,10 +27,11 @@ import numpy as np
 from . import __version__
 from .corpus import CorpusReport, Document, Passage, split_passages
 from .errors import VecsearchError
-from .index import build_index, choose_index_type, save_index, stored_vectors
+from .backends import choose_backend, open_store, same_backend, write_backend
+from .index import build_index, choose_index_type
 from .indexdir import POINTER, live_version, new_version, open_version, read_manifest, write_manifest
 from .lexical import LexicalIndex
-from .store import PassageStore, StoredDocument, StoredPassage, write_store
+from .store import StoredDocument, StoredPassage
 
 PRECISIONS = ("int8", "float32")
 ENCODER_FILES = ("encoder.safetensors", "tokenizer.json")
@@ -75,6 +76,9 @@ class BuildOptions:
     passage_overlap: int = 32
     retrain: bool = False  # train a new encoder even if the index has one
     show_progress: bool = True
+    backend: str | None = None  # "faiss" or "milvus"; None: the index's own (faiss for a new one)
+    uri: str | None = None  # Milvus: a Milvus Lite *.db path or a server's http://host:19530
+    collection: str | None = None  # Milvus: prefix of the per-version collections
 
 
 def write_version(
@@ -110,6 +114,8 @@ def write_version(
         words = passage_settings["words"] if passage_settings else options.passage_words
         overlap = passage_settings["overlap"] if passage_settings else options.passage_overlap
         indexed = store.documents() if store else {}
+        backend = choose_backend(index_dir, previous_manifest, options.backend, options.uri, options.collection)
+        moving = previous_manifest is not None and not same_backend(backend, previous_manifest)
 
         # 1. Compare: what is new or changed gets split into passages, to be embedded.
         embedded: list[StoredDocument] = []
@@ -150,7 +156,7 @@ def write_version(
         summary.removed = len(removed)
         timings["read"] = time.perf_counter() - started
 
-        if reuse and not summary.changed:
+        if reuse and not summary.changed and not moving:
             summary.documents, summary.passages = store.counts()
             return summary
 
@@ -160,7 +166,7 @@ def write_version(
         carried_ids = indexed.keys() - removed - embedded_ids
         carried = [p for p in store.iter_passages() if p.doc_id in carried_ids] if carried_ids else []
         if reuse:
-            carried_vectors = stored_vectors(previous_dir, np.array([p.id for p in carried], dtype=np.int64))
+            carried_vectors = store.vectors(np.array([p.id for p in carried], dtype=np.int64))
         else:
             fresh, carried = carried + fresh, []
             embedded = [indexed[i] for i in sorted(carried_ids)] + embedded
@@ -207,7 +213,10 @@ def write_version(
         if requested == "auto" and reuse:
             requested = previous_manifest["index"].get("requested", "auto")
         chosen_type = choose_index_type(len(vectors), requested)
-        dense = build_index(vectors, chosen_type)
+        if backend["name"] == "faiss":
+            dense = build_index(vectors, chosen_type)
+        else:  # Milvus indexes the vectors itself; calibration needs exact search over them, once
+            dense = None if reuse else build_index(vectors, "flat")
         timings["index"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -226,9 +235,8 @@ def write_version(
                 _link_encoder(previous_dir, staging)
             else:
                 encoder.save(staging)
-            save_index(dense, staging)
             lexical.save(staging)
-            write_store(staging, documents, passages)
+            backend_section = write_backend(staging, backend, dense, documents, passages, vectors, chosen_type)
             manifest = {
                 "vecsearch": __version__,
                 "created": previous_manifest["created"] if reuse else now,
@@ -251,6 +259,7 @@ def write_version(
                 "training": training,
                 "index": {"type": chosen_type, "requested": requested, "dimension": int(vectors.shape[1]),
                           "precision": precision},
+                "backend": backend_section,
                 "fusion": fusion,
                 "last_update": {k: summary.to_dict()[k] for k in ("added", "updated", "removed", "unchanged")},
                 "timings": {name: round(seconds, 2) for name, seconds in timings.items()},
@@ -276,7 +285,7 @@ def _open_previous(index_dir: Path, retrain: bool):
     try:
         version_dir, handle = open_version(index_dir)
         manifest = read_manifest(version_dir)
-        store = PassageStore(version_dir)
+        store = open_store(version_dir, manifest)
         return version_dir, manifest, store, handle
     except VecsearchError as error:
         if handle is not None:

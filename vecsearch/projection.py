@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .backends import backend_of
 from .index import describe, reconstructable_index
 
 MAX_POINTS = 5000
@@ -67,8 +68,11 @@ def sample_ids(count: int, limit: int = MAX_POINTS, seed: int = 0) -> np.ndarray
 
 
 def vector_source(retriever):
-    """A FAISS index that gives back `retriever`'s stored vectors by id: its own, except for IVF,
-    which needs a direct map that a memory-mapped index cannot build (then a copy in memory)."""
+    """What gives back `retriever`'s stored vectors by id: on FAISS its own index, except for
+    IVF, which needs a direct map that a memory-mapped index cannot build (then a copy in
+    memory); on Milvus the collection."""
+    if backend_of(retriever.manifest)["name"] != "faiss":
+        return retriever.store
     if describe(retriever.index) == "ivf":
         return reconstructable_index(retriever.version_dir)
     return retriever.index
@@ -79,7 +83,9 @@ def passage_vectors(source, ids) -> np.ndarray:
     ids = np.asarray(ids, dtype=np.int64)
     if len(ids) == 0:
         return np.empty((0, source.d), dtype=np.float32)
-    return source.reconstruct_batch(ids)
+    if hasattr(source, "reconstruct_batch"):
+        return source.reconstruct_batch(ids)
+    return np.asarray(source.vectors(ids), dtype=np.float32)
 
 
 def source_group(source: str) -> str:

@@ -15,11 +15,10 @@ import numpy as np
 from .corpus import CorpusReport, Document, content_hash, iter_documents
 from .errors import VecsearchError
 from .fusion import fuse
-from .index import describe, load_index
+from .backends import backend_of, open_backend
 from .indexdir import open_version, read_manifest, remove_leftovers, size_on_disk, writer_lock
 from .indexing import BuildOptions, UpdateSummary, write_version
 from .lexical import LexicalIndex
-from .store import PassageStore
 
 DEFAULT_INDEX = "indexes/default"
 MODES = ("dense", "lexical", "hybrid")
@@ -66,8 +65,8 @@ class Retriever:
         self.index_dir = index_dir  # None if opened from a version folder: then read-only
         self._hold = hold  # keeps writers from deleting this version while it is open
         self.last_update: UpdateSummary | None = None  # set by build()
-        self.index = load_index(version_dir)
-        self.store = PassageStore(version_dir)
+        # FAISS + SQLite files in the version folder, or one Milvus collection serving as both
+        self.index, self.store = open_backend(version_dir, manifest)
         self._encoder = None
         self._query_encoder = None
         self._lexical = None
@@ -199,7 +198,8 @@ class Retriever:
             "documents": documents,
             "passages": passages,
             "dimension": self.index.d,
-            "index_type": describe(self.index),
+            "index_type": self.manifest["index"]["type"],
+            "backend": {k: v for k, v in backend_of(self.manifest).items() if k in ("name", "uri", "collection_name")},
             "encoder": self.manifest["encoder"],
             "default_mode": self.default_mode,
             "fusion": self.manifest.get("fusion", {}),
@@ -226,6 +226,9 @@ class Retriever:
         wait: float = 0.0,
         report: CorpusReport | None = None,
         show_progress: bool = True,
+        backend: str | None = None,
+        uri: str | None = None,
+        collection: str | None = None,
     ) -> "Retriever":
         """Index the documents under `corpus_path` into `index_dir`, and open the result.
 
@@ -238,13 +241,17 @@ class Retriever:
         given, is filled with what was read and skipped; `last_update` on the result
         says what changed. `precision` is how passages are encoded: "int8" (dynamic
         quantization, ~1.7x faster on CPU, nDCG@10 within 1% - benchmarks/quantization.py)
-        or "float32"; queries are always embedded in float32.
+        or "float32"; queries are always embedded in float32. `backend` is "faiss" (the
+        default for a new index) or "milvus", with `uri` (a Milvus Lite `*.db` path or
+        `http://host:19530`; token from MILVUS_TOKEN) and `collection` (prefix of its
+        collections); an existing index keeps its backend unless another is given.
         """
         report = report if report is not None else CorpusReport()
         options = BuildOptions(
             text_field=text_field, model=model, teacher=teacher, encoder_config=encoder_config,
             train_config=train_config, index_type=index_type, precision=precision, passage_words=passage_words,
             passage_overlap=passage_overlap, retrain=retrain, show_progress=show_progress,
+            backend=backend, uri=uri, collection=collection,
         )
         with writer_lock(index_dir, wait):
             summary = write_version(
@@ -277,7 +284,7 @@ class Retriever:
             incoming = iter_documents(documents, text_field, report)
         else:
             incoming = _as_documents(documents, report)
-        return self._write(incoming, (), wait, report, show_progress)
+        return self._write(incoming, (), wait, report, BuildOptions(show_progress=show_progress))
 
     def delete(self, ids, *, wait: float = 0.0) -> UpdateSummary:
         """Remove the documents with these ids, then reopen on the new version.
@@ -287,15 +294,23 @@ class Retriever:
         """
         if isinstance(ids, str):
             ids = [ids]
-        return self._write((), [str(i) for i in ids], wait, CorpusReport(), False)
+        return self._write((), [str(i) for i in ids], wait, CorpusReport(), BuildOptions(show_progress=False))
 
-    def _write(self, incoming, remove_ids, wait, report, show_progress) -> UpdateSummary:
+    def export(
+        self, backend: str, *, uri: str | None = None, collection: str | None = None, wait: float = 0.0,
+        show_progress: bool = False,
+    ) -> UpdateSummary:
+        """Move the index to another backend ("faiss" or "milvus", with `uri` and `collection`)
+        without re-embedding: the next version holds the same passages and stored vectors."""
+        options = BuildOptions(backend=backend, uri=uri, collection=collection, show_progress=show_progress)
+        return self._write((), (), wait, CorpusReport(), options)
+
+    def _write(self, incoming, remove_ids, wait, report, options: BuildOptions) -> UpdateSummary:
         if self.index_dir is None:
             raise VecsearchError(f"{self.version_dir} is a version folder; open its index directory to change it")
         with writer_lock(self.index_dir, wait):
             summary = write_version(
-                self.index_dir, incoming, complete=False, remove_ids=remove_ids,
-                options=BuildOptions(show_progress=show_progress), report=report,
+                self.index_dir, incoming, complete=False, remove_ids=remove_ids, options=options, report=report,
             )
             if summary.version is not None:
                 reopened = type(self).load(self.index_dir)

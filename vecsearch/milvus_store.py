@@ -1,0 +1,377 @@
+"""Passages, their metadata and their vectors in a Milvus collection (the `milvus` backend).
+
+The same code talks to Milvus Lite (a local `*.db` path, embedded in this process) and
+to a Milvus server or cluster (`http://host:19530`, token from MILVUS_TOKEN); only the
+URI changes.
+
+Each index version gets its own collection, `<prefix>_v000007`, written in full while
+the version is staged and published by the same `CURRENT` swap as the FAISS files; it
+is never changed afterwards, so passage ids stay the row numbers 0..n-1 that BM25 uses,
+and readers never see a half-written collection. The version folder holds a marker
+(`backend.json`) naming the collection, written before the collection is created, so
+whoever removes the folder - a writer cleaning up a crashed or superseded version -
+drops the collection too (indexdir calls `release`).
+
+A row is one passage: id (primary key, the passage id), doc_id, source, position,
+start, text, content_hash (of its document) and vector - no second store to keep in
+sync. pymilvus is imported only here, and only when a Milvus index is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .errors import VecsearchError
+from .store import StoredDocument, StoredPassage
+
+EXTRA_HINT = "the milvus backend needs: pip install 'vecsearch[milvus]'"
+MARKER = "backend.json"
+TOKEN_VARIABLE = "MILVUS_TOKEN"
+INSERT_BATCH = 1000  # rows per insert call: well under gRPC's message limit for 128-word passages
+READ_BATCH = 4000  # rows per query when reading a collection back (Milvus caps a query at 16,384)
+MAX_VARCHAR = 65_535  # Milvus's limit, in bytes; a passage is at most ~13k characters
+METRIC = "IP"  # inner product on unit vectors = cosine, as with FAISS
+# The FAISS index type chosen by size maps to the Milvus one; HNSW and IVF use FAISS's settings.
+INDEX_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}$")
+_SCALARS = ("doc_id", "source", "position", "start", "text", "content_hash")
+
+
+def is_lite(uri: str) -> bool:
+    return uri.endswith(".db")
+
+
+def resolve_uri(uri: str | os.PathLike) -> str:
+    """A Milvus Lite path made absolute (so the index works from any folder), or a server URI as given."""
+    uri = os.fspath(uri)
+    if not uri:
+        raise VecsearchError("--uri is empty")
+    if "://" in uri:
+        if not uri.split("://", 1)[0] in ("http", "https", "tcp", "grpc", "unix"):
+            raise VecsearchError(f"unsupported Milvus URI '{uri}' (a .db path for Milvus Lite, or http://host:19530)")
+        return uri
+    if not is_lite(uri):
+        raise VecsearchError(f"Milvus URI '{uri}' is neither a Milvus Lite file (*.db) nor http://host:19530")
+    return str(Path(uri).expanduser().resolve())
+
+
+def default_prefix(index_dir: str | os.PathLike) -> str:
+    """A collection prefix unique to this index directory: its name plus a hash of its path."""
+    path = Path(index_dir).resolve()
+    name = re.sub(r"[^A-Za-z0-9_]", "_", path.name)[:40] or "index"
+    digest = hashlib.blake2b(str(path).encode(), digest_size=4).hexdigest()
+    return f"vecsearch_{name}_{digest}"
+
+
+def check_prefix(prefix: str) -> str:
+    if not _NAME.match(prefix):
+        raise VecsearchError(
+            f"invalid collection name '{prefix}': letters, digits and underscores, not starting with a digit"
+        )
+    return prefix
+
+
+def _import_pymilvus():
+    try:
+        import pymilvus
+    except ImportError:
+        raise VecsearchError(EXTRA_HINT) from None
+    return pymilvus
+
+
+def check_installed() -> None:
+    """Raise the one-line error naming the extra if pymilvus is missing."""
+    _import_pymilvus()
+
+
+class _Connections:
+    """One client per URI in this process, counted, so that Milvus Lite's file is let go
+    (another process may then open it) when the last user closes it."""
+
+    def __init__(self):
+        self.clients: dict[str, tuple[object, int]] = {}
+        self.lock = threading.Lock()  # a served Retriever may be opened and closed from several threads
+
+    def acquire(self, uri: str):
+        with self.lock:
+            if uri in self.clients:
+                client, users = self.clients[uri]
+                self.clients[uri] = (client, users + 1)
+                return client
+            client = _connect(uri)
+            self.clients[uri] = (client, 1)
+            return client
+
+    def release(self, uri: str) -> None:
+        with self.lock:
+            client, users = self.clients.get(uri, (None, 0))
+            if users > 1:
+                self.clients[uri] = (client, users - 1)
+                return
+            self.clients.pop(uri, None)
+            if client is None:
+                return
+            try:
+                client.close()
+            finally:
+                if is_lite(uri):  # stop the embedded server: it holds the file's lock
+                    from milvus_lite.server_manager import server_manager_instance
+
+                    server_manager_instance.release_server(uri)
+
+
+_connections = _Connections()
+
+
+@contextmanager
+def connection(uri: str):
+    """A client for `uri`, shared with other users in this process."""
+    client = _connections.acquire(uri)
+    try:
+        yield client
+    finally:
+        _connections.release(uri)
+
+
+def _connect(uri: str):
+    pymilvus = _import_pymilvus()
+    token = os.environ.get(TOKEN_VARIABLE, "")
+    if is_lite(uri):
+        try:
+            import milvus_lite  # noqa: F401
+        except ImportError:
+            raise VecsearchError(f"Milvus Lite is not installed; {EXTRA_HINT}") from None
+        if not Path(uri).parent.is_dir():
+            raise VecsearchError(f"cannot open Milvus Lite database {uri}: folder {Path(uri).parent} does not exist")
+    lite_log = logging.getLogger("milvus_lite.server_manager")
+    quiet, lite_log.disabled = lite_log.disabled, True  # a failure is reported below, in one line
+    try:
+        return pymilvus.MilvusClient(uri=uri, token=token)
+    except Exception as error:  # pymilvus raises its own exception types, and gRPC's
+        if is_lite(uri):
+            raise VecsearchError(
+                f"cannot open Milvus Lite database {uri}: another process has it open (Milvus Lite allows one "
+                "process at a time; use a Milvus server for concurrent readers and writers)"
+            ) from None
+        raise VecsearchError(f"cannot connect to Milvus at {uri}: {_reason(error)}") from None
+    finally:
+        lite_log.disabled = quiet
+
+
+def _reason(error: Exception) -> str:
+    text = getattr(error, "message", None) or str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def write_collection(
+    version_dir: Path,
+    settings: dict,
+    documents: Iterable,
+    passages: list,
+    vectors: np.ndarray,
+    index_type: str,
+) -> dict:
+    """Create this version's collection and insert every passage (row i = passage i).
+
+    `settings` holds the URI and collection prefix; returns the manifest's backend
+    section. The marker naming the collection is written first, so that a crash
+    half-way leaves nothing that the next writer would not find and drop.
+    """
+    pymilvus = _import_pymilvus()
+    version = version_dir.name.rsplit("-", 1)[-1]  # ".staging-v000007" -> "v000007"
+    name = f"{settings['collection']}_{version}"
+    count, dim = vectors.shape
+    index = _index_parameters(index_type, count)
+    section = {
+        "name": "milvus", "uri": settings["uri"], "collection": settings["collection"], "collection_name": name,
+        "index_type": index["index_type"], "metric": METRIC, "index_params": index["params"],
+        "search_params": index["search"],
+    }
+    (version_dir / MARKER).write_text(json.dumps(section, indent=2) + "\n")
+    hashes = {d.id: d.content_hash for d in documents}
+    for passage in passages:  # checked before anything is created; only whitespace runs can get this long
+        for field in ("text", "doc_id", "source"):
+            value = getattr(passage, field)
+            if len(value) > MAX_VARCHAR // 4 and len(value.encode()) > MAX_VARCHAR:
+                raise VecsearchError(
+                    f"document {passage.doc_id[:200]}: a passage's {field} is over Milvus's {MAX_VARCHAR:,} bytes"
+                )
+    with connection(settings["uri"]) as client:
+        if client.has_collection(name):
+            raise VecsearchError(
+                f"collection {name} already exists at {settings['uri']} and is not this index's; "
+                "choose another --collection"
+            )
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", pymilvus.DataType.INT64, is_primary=True)
+        for field in ("doc_id", "source", "text"):
+            schema.add_field(field, pymilvus.DataType.VARCHAR, max_length=MAX_VARCHAR)
+        schema.add_field("position", pymilvus.DataType.INT64)
+        schema.add_field("start", pymilvus.DataType.INT64)
+        schema.add_field("content_hash", pymilvus.DataType.VARCHAR, max_length=64)
+        schema.add_field("vector", pymilvus.DataType.FLOAT_VECTOR, dim=dim)
+        index_params = client.prepare_index_params()
+        index_params.add_index(field_name="vector", index_type=index["index_type"], metric_type=METRIC,
+                               params=index["params"])
+        client.create_collection(name, schema=schema, index_params=index_params, consistency_level="Strong")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        for start in range(0, count, INSERT_BATCH):
+            rows = [
+                {"id": i, "doc_id": p.doc_id, "source": p.source, "position": p.position, "start": p.start,
+                 "text": p.text, "content_hash": hashes[p.doc_id], "vector": vectors[i]}
+                for i, p in enumerate(passages[start : start + INSERT_BATCH], start)
+            ]
+            client.insert(name, rows)
+        client.flush(name)  # sealed and persisted before CURRENT names the version
+    return section
+
+
+def _index_parameters(index_type: str, count: int) -> dict:
+    from .index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_NEIGHBOURS
+
+    if index_type == "hnsw":
+        return {"index_type": "HNSW", "params": {"M": HNSW_NEIGHBOURS, "efConstruction": HNSW_EF_CONSTRUCTION},
+                "search": {"ef": HNSW_EF_SEARCH}}
+    if index_type == "ivf":
+        lists = max(1, min(int(4 * np.sqrt(count)), count // 39))
+        return {"index_type": "IVF_FLAT", "params": {"nlist": lists}, "search": {"nprobe": min(lists, 16)}}
+    return {"index_type": "FLAT", "params": {}, "search": {}}  # exact search
+
+
+def release(version_dir: Path) -> bool:
+    """Drop the collection a version folder's marker names, if any; False if Milvus could not be reached
+    (the folder should then be kept, so that a later writer tries again)."""
+    try:
+        section = json.loads((version_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        return True  # no marker: no collection was created for this folder
+    try:
+        with connection(section["uri"]) as client:
+            if client.has_collection(section["collection_name"]):
+                client.drop_collection(section["collection_name"])
+        return True
+    except Exception as error:  # VecsearchError, or whatever pymilvus raises
+        import sys
+
+        print(f"warning: could not drop Milvus collection {section.get('collection_name')}: {_reason(error)}; "
+              "a later write will try again", file=sys.stderr)
+        return False
+
+
+class MilvusCollection:
+    """An open version's collection: both its dense index (FAISS-like `search`, `d`, `ntotal`)
+    and its passage store (the methods of store.PassageStore, plus `vectors`)."""
+
+    def __init__(self, section: dict, manifest: dict):
+        self.uri = section["uri"]
+        self.name = section["collection_name"]
+        self.search_params = {"metric_type": section.get("metric", METRIC), "params": section.get("search_params", {})}
+        self.d = int(manifest["index"]["dimension"])
+        counts = manifest["counts"]
+        self.ntotal, self.documents_count = int(counts["passages"]), int(counts["documents"])
+        self.client = _connections.acquire(self.uri)
+        try:
+            if not self.client.has_collection(self.name):
+                raise VecsearchError(f"Milvus collection {self.name} is missing at {self.uri} (dropped by hand?)")
+            self.client.load_collection(self.name)  # Milvus Lite reopens collections released
+        except VecsearchError:
+            self.close()
+            raise
+        except Exception as error:
+            self.close()
+            raise VecsearchError(f"cannot open Milvus collection {self.name} at {self.uri}: {_reason(error)}") from None
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each of shape (queries, k), as FAISS returns them (-1 pads)."""
+        k = min(k, self.ntotal)
+        results = self.client.search(
+            self.name, data=[np.asarray(v, dtype=np.float32) for v in vectors], limit=k, anns_field="vector",
+            search_params=self.search_params, output_fields=["id"],
+        )
+        scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(vectors), k), -1, dtype=np.int64)
+        for row, hits in enumerate(results):
+            for column, hit in enumerate(hits[:k]):
+                ids[row, column], scores[row, column] = hit["id"], hit["distance"]
+        return scores, ids
+
+    def _rows(self, ids: list[int], fields: list[str]) -> dict[int, dict]:
+        rows = {}
+        for start in range(0, len(ids), READ_BATCH):
+            for row in self.client.get(self.name, ids=ids[start : start + READ_BATCH], output_fields=fields):
+                rows[int(row["id"])] = row
+        return rows
+
+    def _scan(self, fields: list[str]) -> Iterator[dict]:
+        """Every row, in id order (ids are 0..n-1: read a range at a time)."""
+        for start in range(0, self.ntotal, READ_BATCH):
+            rows = self.client.query(
+                self.name, filter=f"id >= {start} and id < {start + READ_BATCH}", output_fields=["id", *fields]
+            )
+            yield from sorted(rows, key=lambda row: row["id"])
+
+    def passages(self, ids: list[int]) -> list[StoredPassage]:
+        """The passages with these ids, in the order given."""
+        rows = self._rows(list(map(int, ids)), ["id", *_SCALARS[:-1]])
+        return [_passage(rows[int(i)]) for i in ids]
+
+    def documents_of(self, ids: list[int]) -> dict[int, str]:
+        """The document id of each of these passages."""
+        return {i: row["doc_id"] for i, row in self._rows(list(map(int, ids)), ["id", "doc_id"]).items()}
+
+    def sources_of(self, ids: list[int]) -> list[str]:
+        """The source file of each of these passages, in the order given."""
+        rows = self._rows(list(map(int, ids)), ["id", "source"])
+        return [rows[int(i)]["source"] for i in ids]
+
+    def doc_ids(self) -> list[str]:
+        """The document id of every passage, indexed by passage id."""
+        return [row["doc_id"] for row in self._scan(["doc_id"])]
+
+    def documents(self) -> dict[str, StoredDocument]:
+        """Every document, by id (from its passages' fields)."""
+        found = {}
+        for row in self._scan(["doc_id", "source", "content_hash"]):
+            if row["doc_id"] not in found:
+                found[row["doc_id"]] = StoredDocument(row["doc_id"], row["source"], row["content_hash"])
+        return found
+
+    def iter_passages(self) -> Iterator[StoredPassage]:
+        """Every passage, in id order."""
+        for row in self._scan(list(_SCALARS[:-1])):
+            yield _passage(row)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors with these passage ids (to carry them into the next version)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.empty((0, self.d), dtype=np.float32)
+        stored = np.empty((self.ntotal, self.d), dtype=np.float32)
+        for row in self._scan(["vector"]):
+            stored[row["id"]] = row["vector"]
+        return stored[ids]
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, passages): the version's collection never changes after it is written."""
+        return self.documents_count, self.ntotal
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client = None
+            _connections.release(self.uri)
+
+
+def _passage(row: dict) -> StoredPassage:
+    return StoredPassage(int(row["id"]), row["doc_id"], row["source"], int(row["position"]), int(row["start"]),
+                         row["text"])
+
