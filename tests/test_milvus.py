@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from vecsearch import Retriever
+from vecsearch.projection import embedding_map
 from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
 from vecsearch.indexdir import STAGING_PREFIX, versions
@@ -186,6 +187,7 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     on_faiss = contents(retriever)
     queries = cranfield_queries()[:20]
     results = [[h.to_dict() for h in retriever.search(q, k=10, mode="hybrid")] for q in queries]
+    faiss_points = embedding_map(retriever).points
     retriever.close()
 
     runner = CliRunner()
@@ -205,6 +207,8 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     for query, expected in zip(queries, results):
         got = [h.to_dict() for h in moved.search(query, k=10, mode="hybrid")]
         assert [h["id"] for h in got] == [h["id"] for h in expected]
+    # the search page's map reads the same vectors from the collection
+    assert np.allclose(embedding_map(moved).points, faiss_points, atol=1e-5)
 
     summary = moved.export("faiss")
     assert summary.version is not None and moved.manifest["backend"] == {"name": "faiss"}
