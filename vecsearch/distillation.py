@@ -5,11 +5,13 @@ once. The student - the RNN, with a projection into the teacher's space - then
 learns, for queries and passages alike, to reproduce the teacher's vectors (cosine
 loss; Reimers & Gurevych, 2020) and the teacher's ranking of the batch's passages
 for each query (KL between the two similarity distributions; listwise distillation,
-Hofstätter et al., 2021), next to InfoNCE on the query's own passage. Each query
-brings a hard negative: a passage of another document that the teacher and BM25
-together rank high for it, so the ranking to learn has close calls in it. The
-target ranking mixes in BM25's (`TrainConfig.lexical_share`): the student learns
-the teacher's semantics and the exact-term matching a small corpus rewards.
+Hofstätter et al., 2021), next to InfoNCE on the query's own passage. Optionally
+(`TrainConfig.distil_negatives`) each query brings a hard negative: a passage of
+another document that the teacher and BM25 together rank high for it, so the
+ranking to learn has close calls in it; and the target ranking can mix in BM25's
+(`TrainConfig.lexical_share`), so the student learns the teacher's semantics and
+the exact-term matching a small corpus rewards. Both are off by default: a hard
+negative per query doubles the passages each step encodes (see the README).
 Afterwards the student encodes everything without the teacher, many times faster.
 Needs the `[distill]` extra; never downloads anything.
 """
@@ -74,7 +76,8 @@ def distil_encoder(
     student_config = replace(encoder_config, output_dim=dimension())  # into the teacher's space
     encoder, config = new_encoder(passages, doc_ids, student_config, tokenizer, config)
     sampler = PseudoQueries(passages, doc_ids, np.random.default_rng(config.seed), config.query_words, config.keyword_share)
-    lexical = lexical or LexicalIndex.build(passages)
+    if config.lexical_share > 0 and lexical is None:
+        lexical = LexicalIndex.build(passages)
 
     pool_size = min(MAX_QUERY_POOL, QUERIES_PER_PASSAGE * len(passages))
     sources = sampler.rng.integers(0, len(passages), size=pool_size)
@@ -94,9 +97,11 @@ def distil_encoder(
         picked = [int(sampler.rng.choice(queries_of[p])) for p in chosen]
         texts = [query_pool[i] for i in picked]
         tq = query_targets[picked]
-        lexical_scores = torch.from_numpy(lexical.score_matrix(texts))  # queries x every passage
+        lexical_scores = None
+        if config.lexical_share > 0:
+            lexical_scores = torch.from_numpy(lexical.score_matrix(texts))  # queries x every passage
         candidates = chosen
-        if config.hard_negatives:
+        if config.distil_negatives:
             relevance = _mixed_ranking(tq @ passage_targets.T, lexical_scores, config)
             candidates = chosen + _hard_negatives(relevance, chosen, sampler)
         d = encoder(*pad_batch(encoder.tokenize([passages[p] for p in candidates])))
@@ -104,7 +109,7 @@ def distil_encoder(
         td = passage_targets[candidates]
         align = (1 - (q * tq).sum(1)).mean() + (1 - (d * td).sum(1)).mean()
         logits = q @ d.T / config.temperature
-        target = _mixed_ranking(tq @ td.T, lexical_scores[:, candidates], config)
+        target = _mixed_ranking(tq @ td.T, None if lexical_scores is None else lexical_scores[:, candidates], config)
         ranking = F.kl_div(F.log_softmax(logits, 1), target, reduction="batchmean")
         contrast = F.cross_entropy(logits, torch.arange(count))
         return align + ranking + contrast
@@ -112,10 +117,10 @@ def distil_encoder(
     return encoder, optimize(encoder, step_loss, config, show_progress)
 
 
-def _mixed_ranking(similarities: torch.Tensor, bm25: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+def _mixed_ranking(similarities: torch.Tensor, bm25: torch.Tensor | None, config: TrainConfig) -> torch.Tensor:
     """Each query's target distribution over passages: the teacher's, with `lexical_share` of BM25's."""
     target = F.softmax(similarities / config.temperature, dim=1)
-    if config.lexical_share > 0:
+    if bm25 is not None and config.lexical_share > 0:
         scale = bm25.amax(dim=1, keepdim=True).clamp_min(1e-6)
         lexical = F.softmax(bm25 / scale / config.teacher_temperature, dim=1)
         target = (1 - config.lexical_share) * target + config.lexical_share * lexical

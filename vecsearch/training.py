@@ -47,6 +47,7 @@ class TrainConfig:
     teacher_weight: float = 0.5  # weight of the BM25 soft-target loss (0 = InfoNCE only)
     teacher_temperature: float = 0.1  # of the per-query max-normalised BM25 scores
     lexical_share: float = 0.0  # distillation: share of BM25's ranking in the target ranking
+    distil_negatives: bool = False  # distillation: one hard negative per query (teacher + BM25); 2x the step's cost
     embedding_init: str = "ppmi"  # "ppmi" (corpus co-occurrence + SVD) or "random"
     seed: int = 0
     minutes: float | None = None  # stop early once this much time has passed
