@@ -1,28 +1,46 @@
-"""Run `vecsearch eval` with training settings that the CLI does not expose, for ablations.
+"""Run `vecsearch eval` with settings that the CLI does not expose, for ablations.
 
     python benchmarks/ablation.py ../shared/data/cranfield '{"teacher_weight": 0}' '{"cell": "lstm"}'
+    python benchmarks/ablation.py ../shared/data/cranfield \
+        '{"teacher": "all-MiniLM-L6-v2", "distil_negatives": true, "lexical_share": 0.3}'
 
 Keys of TrainConfig go to training, keys of EncoderConfig to the encoder, "teacher" picks
-the distillation track. Prints one JSON line per setting.
+the distillation track, "passage_words" sets the passage length. Besides every mode's
+metrics, reports hybrid nDCG@10 at each dense weight of the fusion (the labelled view of
+the choice that calibration makes without labels). Prints one JSON line per setting.
 """
 
 import dataclasses
 import json
 import sys
+import tempfile
 
+from vecsearch.calibration import WEIGHTS
 from vecsearch.encoder import EncoderConfig
-from vecsearch.evaluation import run_eval
+from vecsearch.evaluation import evaluate, load_collection
+from vecsearch.retriever import Retriever
 from vecsearch.training import TrainConfig
 
 encoder_fields = {f.name for f in dataclasses.fields(EncoderConfig)}
+build_fields = {"teacher", "passage_words"}
+corpus, queries, qrels = load_collection(sys.argv[1])
 for setting in sys.argv[2:] or ["{}"]:
     overrides = json.loads(setting)
     encoder = {k: v for k, v in overrides.items() if k in encoder_fields}
-    teacher = overrides.get("teacher")
-    train = TrainConfig(**{k: v for k, v in overrides.items() if k not in encoder_fields | {"teacher"}})
-    results = run_eval(sys.argv[1], encoder_config=encoder, train_config=train, teacher=teacher, show_progress=False)
-    summary = {name: system["ndcg@10"] for name, system in results["systems"].items()}
-    print(json.dumps({"setting": overrides, "ndcg@10": summary, "systems": results["systems"],
-                      "fusion": {k: results["fusion"][k] for k in ("dense_weight", "default_mode")},
-                      "calibration": results["fusion"]["calibration"]["mrr@10"],
-                      "train_seconds": results["seconds"]["train"], "steps": results["training"]["steps"]}), flush=True)
+    build = {k: v for k, v in overrides.items() if k in build_fields}
+    train = TrainConfig(**{k: v for k, v in overrides.items() if k not in encoder_fields | build_fields})
+    with tempfile.TemporaryDirectory(prefix="vecsearch-ablation-") as index_dir:
+        retriever = Retriever.build(corpus, index_dir, encoder_config=encoder, train_config=train, show_progress=False, **build)
+        systems, _ = evaluate(retriever, queries, qrels)
+        fusion = dict(retriever.manifest["fusion"])
+        by_weight = {}
+        for weight in WEIGHTS:
+            retriever.manifest["fusion"] = {**fusion, "dense_weight": weight}
+            by_weight[weight] = evaluate(retriever, queries, qrels, modes=("hybrid",))[0]["hybrid"]["ndcg@10"]
+        training = retriever.manifest["training"]
+        retriever.close()
+    print(json.dumps({"setting": overrides, "ndcg@10": {name: system["ndcg@10"] for name, system in systems.items()},
+                      "systems": systems, "hybrid_ndcg@10_by_weight": by_weight,
+                      "fusion": {k: fusion[k] for k in ("dense_weight", "default_mode")},
+                      "calibration": fusion["calibration"]["mrr@10"],
+                      "train_seconds": training["seconds"], "steps": training["steps"]}), flush=True)
