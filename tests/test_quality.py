@@ -96,32 +96,6 @@ def test_fit_trains_on_a_sample_when_the_corpus_is_large(small_corpus):
     assert sampled.config.vocab_size < full.config.vocab_size
 
 
-def test_cloze_queries_are_cut_out_of_their_passages():
-    import numpy as np
-
-    from vecsearch.pseudoqueries import cloze_queries
-
-    documents = cranfield_documents()[:120]
-    texts, doc_ids = [d["text"] for d in documents], [d["_id"] for d in documents]
-    cut = cloze_queries(texts, doc_ids, np.random.default_rng(0), count=30, words=(8, 16))
-    assert len(cut.queries) == len(cut.targets) == 30 and len(set(cut.targets)) == 30
-    changed = {i for i, (before, after) in enumerate(zip(texts, cut.texts)) if before != after}
-    assert changed == set(cut.targets)  # only the targets lose words
-    for query, target in zip(cut.queries, cut.targets):
-        assert 8 <= len(query.split()) <= 16
-        assert query not in cut.texts[target]
-        # the span came out of the passage, and nothing else did
-        assert sorted(cut.texts[target].split() + query.split()) == sorted(texts[target].split())
-    again = cloze_queries(texts, doc_ids, np.random.default_rng(0), count=30, words=(8, 16))
-    assert again.queries == cut.queries  # seeded
-
-
-def test_calibration_uses_known_item_and_cloze_queries(small_index):
-    calibration = Retriever.load(small_index).manifest["fusion"]["calibration"]
-    assert set(calibration["queries"]) == {"known_item", "cloze"}
-    assert all(count >= 20 for count in calibration["queries"].values())
-
-
 def test_distillation_mixes_bm25_into_the_target_ranking_and_mines_hard_negatives():
     import numpy as np
     import torch

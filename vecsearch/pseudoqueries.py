@@ -8,7 +8,6 @@ tend to write queries: quoting, or naming the key terms.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -56,36 +55,6 @@ class PseudoQueries:
         words = self.passages[passage].split()
         start = int(self.rng.integers(0, len(words) - size + 1)) if len(words) > size else 0
         return " ".join(words[start : start + size])
-
-
-@dataclass
-class ClozeQueries:
-    queries: list[str]
-    targets: list[int]  # the passage each query was cut from
-    texts: list[str]  # the passages, the targets with their query cut out
-
-
-def cloze_queries(
-    passages: list[str], doc_ids: list[str], rng: np.random.Generator, count: int, words: tuple[int, int] = (8, 16)
-) -> ClozeQueries:
-    """Inverse-cloze queries (Lee et al., 2019): a span cut out of each of `count` passages
-    (one per document, each at least three spans long), and the passages without them."""
-    low, high = words
-    texts = list(passages)
-    first_of_document: dict[str, int] = {}
-    for index, (text, doc) in enumerate(zip(texts, doc_ids)):
-        if doc not in first_of_document and len(text.split()) >= 3 * high:
-            first_of_document[doc] = index
-    eligible = list(first_of_document.values())
-    targets = sorted(rng.choice(eligible, size=min(count, len(eligible)), replace=False).tolist()) if eligible else []
-    queries = []
-    for target in targets:
-        tokens = texts[target].split()
-        length = int(rng.integers(low, high + 1))
-        start = int(rng.integers(0, len(tokens) - length + 1))
-        queries.append(" ".join(tokens[start : start + length]))
-        texts[target] = " ".join(tokens[:start] + tokens[start + length :])
-    return ClozeQueries(queries, targets, texts)
 
 
 def subsample(count: int, limit: int, seed: int) -> np.ndarray:
