@@ -4,6 +4,7 @@ import json
 import random
 import shutil
 import threading
+import time
 
 import pytest
 
@@ -134,7 +135,7 @@ NEW_TEXT = "zyxwquartz flutter of a supersonic quokka wing in a hypersonic wind 
 def test_a_new_version_is_served_without_restart_while_a_request_finishes_on_the_old_one(small_index, tmp_path):
     index_dir = tmp_path / "idx"
     shutil.copytree(small_index, index_dir)
-    app = create_app(str(index_dir), reload_interval=0)
+    app = create_app(str(index_dir), reload_interval=0, concurrent_searches=2)  # one held in flight, one fresh
     live = app.state.live
     started, release = threading.Event(), threading.Event()
     with live.use() as old:
@@ -175,3 +176,95 @@ def test_serve_and_plot_help_show_examples():
     for command in ("serve", "plot"):
         result = CliRunner().invoke(main, [command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output and "--index" in result.output
+
+
+def test_searches_run_one_at_a_time_by_default_and_health_answers_meanwhile(small_index):
+    app = create_app(str(small_index))
+    active, peak, lock = [0], [0], threading.Lock()
+    entered, release = threading.Event(), threading.Event()
+    with app.state.live.use() as retriever:
+        original_search = retriever.search
+
+        def counted_search(*args, **kwargs):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            entered.set()
+            release.wait(5)
+            try:
+                return original_search(*args, **kwargs)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+        retriever.search = counted_search
+    with TestClient(app) as client:
+        answers = []
+        threads = [threading.Thread(target=lambda: answers.append(client.get("/search", params={"q": "flow", "k": 2})))
+                   for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            assert entered.wait(10)
+            time.sleep(0.3)  # the other three requests reach the server meanwhile
+            assert client.get("/health").status_code == 200  # not queued behind the searches
+            concurrent = peak[0]
+        finally:
+            release.set()
+            for thread in threads:
+                thread.join(10)
+    assert concurrent == 1
+    assert [answer.status_code for answer in answers] == [200] * 4
+
+
+def _serve_process(index_dir, *options):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "vecsearch", "serve", "--index", str(index_dir), "--port", "0", *options]
+    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def test_two_workers_each_listen_and_answer_and_stop_on_sigterm(small_index):
+    import signal
+    import urllib.request
+
+    server = _serve_process(small_index, "--workers", "2")
+    try:
+        ready = server.stderr.readline()
+        assert ready.startswith(f"serving {small_index}") and "http://127.0.0.1:" in ready
+        url = ready.split(" at ")[1].split()[0]
+        deadline, answered = time.monotonic() + 60, 0
+        while answered < 20 and time.monotonic() < deadline:  # workers start after the ready line
+            try:
+                with urllib.request.urlopen(url + "search?q=flow&k=2", timeout=5) as response:  # a new connection each
+                    answered += response.status == 200 and len(json.load(response)) == 2
+            except OSError:
+                time.sleep(0.2)
+        assert answered == 20
+        workers = [pid for pid in _children(server.pid) if "spawn_main" in open(f"/proc/{pid}/cmdline").read()]
+        assert len(workers) == 2
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(20) == 0
+    finally:
+        server.kill()
+
+
+def test_a_port_in_use_is_one_clear_line(small_index):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--index", str(small_index), "--port", str(port)])
+    assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -56,7 +56,7 @@ class LiveIndex:
     @contextmanager
     def use(self) -> Iterator[Retriever]:
         """The current Retriever, held open until the `with` block ends."""
-        self._maybe_reopen()
+        self.refresh()
         with self._lock:
             opened = self._current
             opened.users += 1
@@ -85,7 +85,16 @@ class LiveIndex:
         with self._lock:
             self._retire(self._current)
 
-    def _maybe_reopen(self) -> None:
+    def refresh_due(self) -> bool:
+        """Whether the next `refresh()` (or `use()`) will look at `CURRENT` again."""
+        return time.monotonic() - self._checked >= self.interval
+
+    def refresh(self) -> None:
+        """Open the version `CURRENT` names if it is new, at most every `interval` seconds.
+
+        Other callers meanwhile go on with the version they have: a server calls this
+        outside its search slots, so opening a large version does not hold up searches.
+        """
         now = time.monotonic()
         if now - self._checked < self.interval or not self._reopen.acquire(blocking=False):
             return

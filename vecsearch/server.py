@@ -15,11 +15,15 @@ bodies are bounded before the app sees them.
 from __future__ import annotations
 
 import json
-import os
+import logging
+import socket
+import time
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -35,6 +39,7 @@ from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS
 MAX_K = 100
 MAX_QUERY_STRING = 56 * 1024  # bytes: room for a MAX_QUERY_CHARS query of 4-byte characters, percent-encoded (48 KiB); uvicorn itself refuses request lines over ~64 KiB
 MAX_BODY = 16 * 1024  # no endpoint reads a body; anything larger is refused unread
+logger = logging.getLogger(__name__)
 STATIC = resources.files("vecsearch") / "static"
 
 
@@ -108,9 +113,22 @@ class BadRequest(Exception):
     """A request the API refuses with a 422 and this message."""
 
 
-def create_app(index_dir: str, reload_interval: float = 0.25) -> FastAPI:
-    """The app serving `index_dir`; raises VecsearchError at once if there is no index."""
+def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searches: int = 1) -> FastAPI:
+    """The app serving `index_dir`; raises VecsearchError at once if there is no index.
+
+    Searches run in a worker thread, `concurrent_searches` at a time. They are CPU-bound
+    and mostly hold the GIL (small numpy steps, tokenizer, BM25, JSON), so more at once in
+    one process only fight over it: on a 10k index with 8 clients, 40 threads (FastAPI's
+    default) cost 6.6 ms of CPU per hybrid search, one at a time 3.0 ms. Parallelism
+    comes from worker processes instead (`serve(workers=...)`).
+    """
     live = LiveIndex(index_dir, reload_interval)
+    search_slots = anyio.CapacityLimiter(concurrent_searches)
+
+    async def in_search_slot(function, *args):
+        if live.refresh_due():  # opening a new version happens outside the slots: searches go on meanwhile
+            await anyio.to_thread.run_sync(live.refresh)
+        return await anyio.to_thread.run_sync(function, *args, limiter=search_slots)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -129,12 +147,14 @@ def create_app(index_dir: str, reload_interval: float = 0.25) -> FastAPI:
     app.add_exception_handler(BadRequest, _bad_request)
     app.add_exception_handler(VecsearchError, _bad_request)
 
-    @app.get("/search", response_model=list[HitOut], responses=ERRORS, summary="Search the index")
-    def search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode):
-        """The `k` best documents for `q`, one hit each: what `vecsearch query --json` prints."""
+    def hits(q: str, k: int, mode: str | None) -> list[dict]:
         with live.use() as retriever:
-            hits = retriever.search(_checked(q), k=k, mode=mode)
-        return JSONResponse([hit.to_dict() for hit in hits])  # already the model's shape: skip re-validating it
+            return [hit.to_dict() for hit in retriever.search(_checked(q), k=k, mode=mode)]
+
+    @app.get("/search", response_model=list[HitOut], responses=ERRORS, summary="Search the index")
+    async def search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode):
+        """The `k` best documents for `q`, one hit each: what `vecsearch query --json` prints."""
+        return JSONResponse(await in_search_slot(hits, q, k, mode))  # already the model's shape: skip re-validating it
 
     @app.get("/info", response_model=Info, summary="Describe the index")
     def info():
@@ -143,7 +163,7 @@ def create_app(index_dir: str, reload_interval: float = 0.25) -> FastAPI:
             return retriever.info()
 
     @app.get("/health", response_model=Health, summary="Liveness")
-    def health():
+    async def health():  # on the event loop: answers even while every search slot is busy
         return {"status": "ok", "version": live.version}
 
     @app.get("/map", response_model=MapOut, summary="The map of the passages")
@@ -153,8 +173,11 @@ def create_app(index_dir: str, reload_interval: float = 0.25) -> FastAPI:
             return JSONResponse(live.cached(retriever, "map-json", lambda r: _map_json(live.cached(r, "map", embedding_map), r)))
 
     @app.get("/map/search", response_model=MapSearchOut, responses=ERRORS, summary="Search, placed on the map")
-    def map_search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode):
+    async def map_search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode):
         """Like /search, plus the map coordinates of the query and of each hit's passage."""
+        return await in_search_slot(placed_hits, q, k, mode)
+
+    def placed_hits(q: str, k: int, mode: str | None) -> dict:
         with live.use() as retriever:
             q = _checked(q)
             hits = retriever.search(q, k=k, mode=mode)
@@ -246,34 +269,98 @@ def serve(index_dir: str, host: str = "127.0.0.1", port: int = 8000, workers: in
           on_ready=None) -> None:
     """Serve `index_dir` with uvicorn until interrupted, in `workers` processes.
 
-    The index is opened here first, so that a missing or damaged one is one clear error
-    before anything listens. `on_ready(url, version)` is called then. Each worker opens
-    the index itself and follows its new versions on its own.
+    The index is opened and the address bound here first, so that a missing or damaged
+    index, or a port in use, is one clear error before anything listens. `on_ready(url,
+    version)` is called then. Each worker opens the index itself and follows its new
+    versions on its own.
+
+    Each worker has its own listening socket on the same address (SO_REUSEPORT), and the
+    kernel spreads new connections over them. With one shared socket, as uvicorn's own
+    `--workers` has, an idle worker accepts every pending connection at once: 8 clients
+    connecting together often all landed on one worker, leaving the other core idle.
     """
     import uvicorn
 
     _one_thread_per_query()
     app = create_app(index_dir)
+    sockets = _listening_sockets(host, port, workers)
     if on_ready is not None:
         shown = f"[{host}]" if ":" in host else host
-        on_ready(f"http://{shown}:{port}/", app.state.live.version)
-    options = dict(host=host, port=port, log_level="warning", access_log=access_log,
-                   timeout_graceful_shutdown=5, server_header=False)
+        on_ready(f"http://{shown}:{sockets[0].getsockname()[1]}/", app.state.live.version)
+    options = dict(log_level="warning", access_log=access_log, timeout_graceful_shutdown=5, server_header=False)
     if workers == 1:
-        uvicorn.run(app, **options)
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=sockets)
         return
     app.state.live.close()
-    os.environ[_INDEX_VARIABLE] = str(index_dir)
-    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)
+    _supervise(index_dir, sockets, options)
 
 
-_INDEX_VARIABLE = "VECSEARCH_SERVE_INDEX"
+def _listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """`count` sockets listening on (host, port); several share it through SO_REUSEPORT."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            listener = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(listener)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if count > 1:
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            listener.bind((host, port))
+            port = listener.getsockname()[1]  # port 0: the others take the one the first was given
+            listener.listen(2048)
+    except OSError as error:
+        for listener in sockets:
+            listener.close()
+        raise VecsearchError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return sockets
 
 
-def app_from_environment() -> FastAPI:
-    """The app factory each uvicorn worker process calls (the index named by the parent)."""
+def _supervise(index_dir: str, sockets: list[socket.socket], options: dict) -> None:
+    """Run one worker process per socket until SIGINT/SIGTERM; replace a worker that dies."""
+    import multiprocessing
+    import signal
+    import threading
+
+    multiprocessing.allow_connection_pickling()  # the sockets are handed to the spawned workers
+    spawn = multiprocessing.get_context("spawn")  # not fork: this process has loaded numpy, FAISS and threads
+    stop = threading.Event()
+
+    def start(listener):
+        worker = spawn.Process(target=_worker, args=(index_dir, listener, options), daemon=True)
+        worker.start()
+        return worker, time.monotonic()
+
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
+    workers = [start(listener) for listener in sockets]
+    try:
+        while not stop.wait(0.5):
+            for number, (worker, started) in enumerate(workers):
+                if worker.is_alive():
+                    continue
+                if time.monotonic() - started < 10:  # it failed while starting: a new one would too
+                    raise VecsearchError(f"a server worker stopped while starting (exit code {worker.exitcode})")
+                logger.warning("server worker %s stopped (exit code %s); starting another", worker.pid, worker.exitcode)
+                workers[number] = start(sockets[number])  # its socket stayed open here: queued connections wait
+    finally:
+        for worker, _ in workers:
+            if worker.is_alive():
+                worker.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+        for worker, _ in workers:
+            worker.join(10)
+            if worker.is_alive():
+                worker.kill()
+        for listener in sockets:
+            listener.close()
+
+
+def _worker(index_dir: str, listener: socket.socket, options: dict) -> None:
+    """One worker process: the app, on its own socket."""
+    import uvicorn
+
     _one_thread_per_query()
-    return create_app(os.environ[_INDEX_VARIABLE])
+    uvicorn.Server(uvicorn.Config(create_app(index_dir), **options)).run(sockets=[listener])
 
 
 def _one_thread_per_query() -> None:
