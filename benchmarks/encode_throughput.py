@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 from vecsearch.corpus import read_corpus  # noqa: E402
-from vecsearch.encoder import EncoderConfig, RNNEncoder, pad_batch  # noqa: E402
+from vecsearch.encoder import EncoderConfig, RNNEncoder, batches_side_by_side, pad_batch  # noqa: E402
 from vecsearch.tokenizer import train_tokenizer  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -86,40 +86,33 @@ def gemm_rate(config: EncoderConfig, batch: int, steps: int) -> dict:
     rates = {"one_stream": flops / timed(run, 5)}
     threads = torch.get_num_threads()
     if threads > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(threads) as pool:
-                rates["side_by_side"] = threads * flops / timed(lambda: list(pool.map(run, range(threads))), 5)
-        finally:
-            torch.set_num_threads(threads)
+        with batches_side_by_side() as side_by_side:
+            rates["side_by_side"] = threads * flops / timed(lambda: list(side_by_side(run, range(threads))), 5)
     return rates
 
 
-def measure_rnn(texts, tokenizer, config: EncoderConfig, batch_size: int, int8: bool = False) -> dict:
+def _encoder(config: EncoderConfig, tokenizer, int8: bool) -> RNNEncoder:
     encoder = RNNEncoder(config, tokenizer)
-    if int8:
-        encoder = encoder.quantized()
+    return encoder.quantized() if int8 else encoder
+
+
+def _throughput(batch_size: int, texts: int, tokens: int, seconds: float) -> dict:
+    return {"batch_size": batch_size, "texts": texts, "tokens": tokens, "seconds": round(seconds, 3),
+            "texts_per_s": round(texts / seconds, 1), "tokens_per_s": round(tokens / seconds)}
+
+
+def measure_rnn(texts, tokenizer, config: EncoderConfig, batch_size: int, int8: bool = False) -> dict:
+    encoder = _encoder(config, tokenizer, int8)
     tokens = sum(len(ids) for ids in encoder.tokenize(texts))
     encoder.encode(texts[: min(len(texts), 2 * batch_size)], batch_size=batch_size)  # warm-up
     seconds = timed(lambda: encoder.encode(texts, batch_size=batch_size))
-    return {
-        "batch_size": batch_size,
-        "texts": len(texts),
-        "tokens": tokens,
-        "seconds": round(seconds, 3),
-        "texts_per_s": round(len(texts) / seconds, 1),
-        "tokens_per_s": round(tokens / seconds),
-    }
+    return _throughput(batch_size, len(texts), tokens, seconds)
 
 
 def measure_one_stream(texts, tokenizer, config: EncoderConfig, batch_size: int, int8: bool = False) -> dict:
     """As `measure_rnn`, but the batches one after another on all of torch's threads: how
     `RNNEncoder.encode` ran before it put batches side by side (the same batches)."""
-    encoder = RNNEncoder(config, tokenizer)
-    if int8:
-        encoder = encoder.quantized()
+    encoder = _encoder(config, tokenizer, int8)
     ids = encoder.tokenize(texts)
     order = np.argsort([len(s) for s in ids], kind="stable")
     batches = [pad_batch([ids[r] for r in order[i : i + batch_size]], config.pad_id) for i in range(0, len(order), batch_size)]
@@ -130,10 +123,7 @@ def measure_one_stream(texts, tokenizer, config: EncoderConfig, batch_size: int,
                 encoder(*batch)
 
     run()
-    seconds = timed(run)
-    tokens = sum(len(s) for s in ids)
-    return {"batch_size": batch_size, "texts": len(texts), "tokens": tokens, "seconds": round(seconds, 3),
-            "texts_per_s": round(len(texts) / seconds, 1), "tokens_per_s": round(tokens / seconds)}
+    return _throughput(batch_size, len(texts), sum(len(s) for s in ids), timed(run))
 
 
 def roofline(texts, tokenizer, config: EncoderConfig, best: dict) -> dict:

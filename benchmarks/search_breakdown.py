@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-QUERIES = 300
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from query_latency import real_queries  # noqa: E402  (the first 300 queries of ../shared/data)
 
 
 def median_ms(seconds: list[float]) -> float:
@@ -37,10 +38,7 @@ def main() -> None:
     from vecsearch import Retriever
     from vecsearch.tokenizer import token_ids
 
-    queries = []
-    for path in sorted(DATA.glob("*/queries.jsonl")):
-        queries += [json.loads(line)["text"] for line in path.open()]
-    queries = queries[:QUERIES]
+    queries = real_queries()
     retriever = Retriever.load(args.index)
     result = {"label": args.label, "passages": retriever.index.ntotal, "search_p50_ms": {}}
     for mode in ("dense", "lexical", "hybrid"):

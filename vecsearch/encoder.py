@@ -27,7 +27,7 @@ from .tokenizer import PAD_ID, load_tokenizer, save_tokenizer, token_ids
 
 ENCODE_CHUNK = 16_384  # texts tokenized at a time by `encode`
 
-__all__ = ["CELLS", "POOLINGS", "EncoderConfig", "ElmanCell", "ElmanRNN", "RNNEncoder", "pad_batch", "pool"]
+__all__ = ["CELLS", "POOLINGS", "EncoderConfig", "ElmanCell", "ElmanRNN", "RNNEncoder", "batches_side_by_side", "pad_batch", "pool"]
 
 class ElmanCell(nn.Module):
     """The textbook recurrent cell: `h_t = tanh(W·[x_t; h_{t-1}] + b)`."""
@@ -71,14 +71,15 @@ def _reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def _batches_side_by_side():
+def batches_side_by_side():
     """`run(function, batches)`: the results in order, computed `torch.get_num_threads()` batches at a time.
 
     An encoder batch is a chain of small products (batch x hidden by hidden x gates, one
     per token) that one core runs nearly as fast as two: a second intra-op thread gave 1.2x.
-    Two batches at once, each on one thread, gave 1.5x for the int8 encoder
-    (benchmarks/encode_throughput.py). torch releases the GIL inside its operators, so
-    Python threads will do; torch's own thread count is 1 meanwhile, and restored after.
+    Two batches at once, each on one thread, gave 1.24x for the int8 encoder and 1.03x in
+    float32 on 2 cores (benchmarks/encode_throughput.py, same run). torch releases the GIL
+    inside its operators, so Python threads will do; torch's own thread count is 1
+    meanwhile, and restored after.
     """
     threads = torch.get_num_threads()
     if threads == 1:
@@ -164,7 +165,7 @@ class RNNEncoder(nn.Module):
         Texts are tokenized a chunk at a time (so memory does not grow with the corpus)
         and batched by length within each chunk, so little compute goes on padding.
         With torch set to several threads, batches run side by side instead, one thread
-        each (see `_batches_side_by_side`); the batches, and so the vectors, are the same.
+        each (see `batches_side_by_side`); the batches, and so the vectors, are the same.
         """
         if isinstance(texts, str):
             texts = [texts]
@@ -181,7 +182,7 @@ class RNNEncoder(nn.Module):
             with torch.inference_mode():  # thread-local: entered in the thread that runs the batch
                 return self(*pad_batch(batch, self.config.pad_id)).numpy()
 
-        with _batches_side_by_side() as run:
+        with batches_side_by_side() as run:
             for offset in range(0, len(texts), ENCODE_CHUNK):
                 ids = self.tokenize(list(texts[offset : offset + ENCODE_CHUNK]))
                 order = np.argsort([len(s) for s in ids], kind="stable")
