@@ -1,7 +1,8 @@
+import faiss
 import numpy as np
 import pytest
 
-from vecsearch.index import build_index, choose_index_type, load_index, save_index
+from vecsearch.index import build_index, choose_index_type, load_index, one_openmp_thread, save_index
 
 
 def clustered(count: int, dim: int = 64, seed: int = 0) -> np.ndarray:
@@ -25,3 +26,17 @@ def test_the_index_type_follows_the_collection_size():
     assert choose_index_type(1_000) == "flat"
     assert choose_index_type(200_000) == "hnsw"
     assert choose_index_type(200_000, "flat") == "flat"
+
+
+def test_a_single_query_runs_on_one_openmp_thread_and_the_setting_is_restored():
+    original = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        with one_openmp_thread():
+            assert faiss.omp_get_max_threads() == 1
+        assert faiss.omp_get_max_threads() == 2
+        with pytest.raises(KeyError), one_openmp_thread():
+            raise KeyError  # restored on errors too
+        assert faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(original)

@@ -17,6 +17,7 @@ from .errors import VecsearchError
 from .fusion import fuse
 from .backends import backend_of, open_backend
 from .indexdir import open_version, read_manifest, remove_leftovers, size_on_disk, writer_lock
+from .index import one_openmp_thread
 from .indexing import BuildOptions, UpdateSummary, write_version
 from .lexical import LexicalIndex
 
@@ -148,7 +149,8 @@ class Retriever:
 
     def _dense(self, query: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
         vector = self.query_encoder.encode([query])
-        scores, ids = self.index.search(vector, min(depth, self.index.ntotal))
+        with one_openmp_thread():
+            scores, ids = self.index.search(vector, min(depth, self.index.ntotal))
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
