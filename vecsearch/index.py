@@ -20,7 +20,9 @@ HNSW_THRESHOLD = 50_000
 FILENAME = "dense.faiss"
 HNSW_NEIGHBOURS = 32
 HNSW_EF_CONSTRUCTION = 200  # with 80, RNN vectors at 100k had recall@10 0.92 at efSearch 128
-HNSW_EF_SEARCH = 192
+# On 100k passages of RNN vectors and 301 real queries, recall@10 against exact search was
+# 0.947 / 0.964 / 0.971 at efSearch 128 / 160 / 192; 160 saves 0.15 ms of a ~2.2 ms query.
+HNSW_EF_SEARCH = 160
 
 
 def choose_index_type(count: int, requested: str = "auto") -> str:
@@ -38,7 +40,9 @@ def build_index(vectors: np.ndarray, index_type: str) -> faiss.Index:
     if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        # The graph's vectors in float16: at 100k RNN vectors, recall@10 as with float32
+        # (0.9711 against 0.9714 at efSearch 192), 40% smaller on disk, built in 35 s against 41 s.
+        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     elif index_type == "ivf":
         lists = max(1, min(int(4 * math.sqrt(count)), count // 39))  # FAISS wants ~39 points per list
