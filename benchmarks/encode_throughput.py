@@ -166,7 +166,7 @@ def measure_minilm(texts) -> dict | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--texts", type=int, default=1024, help="passages to encode per measurement")
+    parser.add_argument("--texts", type=int, default=4096, help="passages to encode per measurement")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()

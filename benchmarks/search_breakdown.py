@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from query_latency import real_queries  # noqa: E402  (the first 300 queries of ../shared/data)
+from tables import real_queries  # noqa: E402
 
 
 def median_ms(seconds: list[float]) -> float:

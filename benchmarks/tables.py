@@ -6,6 +6,15 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def real_queries(count: int = 300) -> list[str]:
+    """The first `count` queries of the collections in ../shared/data (in name order)."""
+    queries = []
+    for path in sorted(DATA.glob("*/queries.jsonl")):
+        queries.extend(json.loads(line)["text"] for line in path.open())
+    return queries[:count]
 
 
 def markdown_table(headers: list[str], rows: list[list]) -> str:
