@@ -38,11 +38,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_corpus import write_corpus  # noqa: E402
-from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
+from tables import RESULTS, chart, markdown_table, real_queries, save_chart, write_results  # noqa: E402
 
 from vecsearch.retriever import truncate_query  # noqa: E402  (the API refuses what the CLI would cut)
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 HOST = "127.0.0.1"  # loopback only
 
 
@@ -58,12 +57,7 @@ def build_index(passages: int, work: Path) -> str:
 
 
 def queries() -> list[str]:
-    texts = []
-    for path in sorted(DATA.glob("*/queries.jsonl")):
-        texts += [truncate_query(json.loads(line)["text"])[0] for line in path.open()]
-    if not texts:
-        raise SystemExit(f"no queries.jsonl under {DATA}")
-    return texts
+    return [truncate_query(text)[0] for text in real_queries(None)]
 
 
 def free_port() -> int:

@@ -9,11 +9,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
-def real_queries(count: int = 300) -> list[str]:
-    """The first `count` queries of the collections in ../shared/data (in name order)."""
+def real_queries(count: int | None = 300) -> list[str]:
+    """The first `count` queries (None: all) of the collections in ../shared/data, in name order."""
     queries = []
     for path in sorted(DATA.glob("*/queries.jsonl")):
         queries.extend(json.loads(line)["text"] for line in path.open())
+    if not queries:
+        raise SystemExit(f"no queries.jsonl under {DATA}")
     return queries[:count]
 
 
