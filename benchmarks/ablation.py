@@ -5,7 +5,11 @@
         '{"teacher": "all-MiniLM-L6-v2", "distil_negatives": true, "lexical_share": 0.3}'
 
 Keys of TrainConfig go to training, keys of EncoderConfig to the encoder, "teacher" picks
-the distillation track, "passage_words" sets the passage length. Besides every mode's
+the distillation track, "passage_words" sets the passage length, and "model" (an encoder
+from `vecsearch train`) skips training: e.g. one encoder at several passage lengths,
+
+    python benchmarks/ablation.py ../shared/data/cisi '{"model": "M", "passage_words": 128}' '{"model": "M", "passage_words": 192}'
+ Besides every mode's
 metrics, reports hybrid nDCG@10 at each dense weight of the fusion (the labelled view of
 the choice that calibration makes without labels). Prints one JSON line per setting.
 """
@@ -22,7 +26,7 @@ from vecsearch.retriever import Retriever
 from vecsearch.training import TrainConfig
 
 encoder_fields = {f.name for f in dataclasses.fields(EncoderConfig)}
-build_fields = {"teacher", "passage_words"}
+build_fields = {"teacher", "passage_words", "model"}
 corpus, queries, qrels = load_collection(sys.argv[1])
 for setting in sys.argv[2:] or ["{}"]:
     overrides = json.loads(setting)
@@ -37,10 +41,10 @@ for setting in sys.argv[2:] or ["{}"]:
         for weight in WEIGHTS:
             retriever.manifest["fusion"] = {**fusion, "dense_weight": weight}
             by_weight[weight] = evaluate(retriever, queries, qrels, modes=("hybrid",))[0]["hybrid"]["ndcg@10"]
-        training = retriever.manifest["training"]
+        training = retriever.manifest["training"] or {}  # None when "model" skipped training
         retriever.close()
     print(json.dumps({"setting": overrides, "ndcg@10": {name: system["ndcg@10"] for name, system in systems.items()},
                       "systems": systems, "hybrid_ndcg@10_by_weight": by_weight,
                       "fusion": {k: fusion[k] for k in ("dense_weight", "default_mode")},
                       "calibration": fusion["calibration"]["mrr@10"],
-                      "train_seconds": training["seconds"], "steps": training["steps"]}), flush=True)
+                      "train_seconds": training.get("seconds"), "steps": training.get("steps")}), flush=True)

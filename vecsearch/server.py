@@ -281,7 +281,6 @@ def serve(index_dir: str, host: str = "127.0.0.1", port: int = 8000, workers: in
     """
     import uvicorn
 
-    _one_thread_per_query()
     app = create_app(index_dir)
     sockets = _listening_sockets(host, port, workers)
     if on_ready is not None:
@@ -359,14 +358,4 @@ def _worker(index_dir: str, listener: socket.socket, options: dict) -> None:
     """One worker process: the app, on its own socket."""
     import uvicorn
 
-    _one_thread_per_query()
     uvicorn.Server(uvicorn.Config(create_app(index_dir), **options)).run(sockets=[listener])
-
-
-def _one_thread_per_query() -> None:
-    """Parallelism comes from requests (workers, threads); FAISS's OpenMP threads would only
-    compete with them for the same cores. (`vecsearch serve` also sets OMP_NUM_THREADS and
-    OPENBLAS_NUM_THREADS to 1 before numpy loads.)"""
-    import faiss
-
-    faiss.omp_set_num_threads(1)
