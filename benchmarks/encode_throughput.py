@@ -32,6 +32,7 @@ from tables import RESULTS, chart, markdown_table, save_chart, write_results  # 
 
 from vecsearch.corpus import read_corpus  # noqa: E402
 from vecsearch.encoder import EncoderConfig, RNNEncoder, batches_side_by_side, pad_batch  # noqa: E402
+from vecsearch.indexing import encoding_precision  # noqa: E402
 from vecsearch.tokenizer import train_tokenizer  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -138,6 +139,7 @@ def roofline(texts, tokenizer, config: EncoderConfig, best: dict) -> dict:
     return {
         "flops_per_token": flops_per_token(config),
         "batch_size": best["batch_size"],
+        "texts_per_s": best["texts_per_s"],
         "mean_tokens_per_text": steps,
         "achieved_gflops": round(achieved / 1e9, 2),
         "gemm_gflops_encoder_shapes": round(rate / 1e9, 2),
@@ -174,27 +176,30 @@ def main() -> None:
     tokenizer = train_tokenizer(texts)
     vocab = tokenizer.get_vocab_size()
     results = {"threads": torch.get_num_threads(), "texts": len(texts), "sweep": [], "torch": torch.__version__}
-    for cell, int8 in (("simple", False), ("gru", False), ("lstm", False), ("gru", True)):
+    for cell, int8 in (("simple", False), ("gru", False), ("lstm", False), ("gru", True), ("lstm", True)):
         for batch_size in BATCH_SIZES:
             subset = texts[:256] if batch_size == 1 or cell == "simple" else texts
             run = measure_rnn(subset, tokenizer, EncoderConfig(vocab, cell=cell), batch_size, int8)
             results["sweep"].append({"cell": cell + (" int8" if int8 else ""), **run})
             print(json.dumps(results["sweep"][-1]), file=sys.stderr, flush=True)
-    # as `vecsearch index` encodes: the int8 copy, RNNEncoder.encode's default batch size
+    # as `vecsearch index` encodes: in the precision it picks for the cell, RNNEncoder.encode's default batch size
     default = EncoderConfig(vocab)
-    student = EncoderConfig(vocab, output_dim=384)
-    results["default"] = measure_rnn(texts, tokenizer, default, 64, int8=True)
+    int8 = encoding_precision("auto", default.cell) == "int8"
+    results["default_config"] = {"cell": default.cell, "precision": "int8" if int8 else "float32"}
+    results["default"] = measure_rnn(texts, tokenizer, default, 64, int8=int8)
     results["default_float32"] = measure_rnn(texts, tokenizer, default, 64)
-    results["default_one_stream"] = measure_one_stream(texts, tokenizer, default, 64, int8=True)
-    results["default_float32_one_stream"] = measure_one_stream(texts, tokenizer, default, 64)
-    results["student_384"] = measure_rnn(texts, tokenizer, student, 64, int8=True)
+    results["student_384"] = measure_rnn(texts, tokenizer, EncoderConfig(vocab, output_dim=384), 64, int8=int8)
+    # encode runs batches side by side, one thread each, except for the float32 LSTM's fused kernel
+    gru = EncoderConfig(vocab, cell="gru")
+    results["gru_int8_side_by_side"] = measure_rnn(texts, tokenizer, gru, 64, int8=True)
+    results["gru_int8_one_stream"] = measure_one_stream(texts, tokenizer, gru, 64, int8=True)
     results["side_by_side_gain"] = {
-        "int8": round(results["default"]["texts_per_s"] / results["default_one_stream"]["texts_per_s"], 2),
-        "float32": round(results["default_float32"]["texts_per_s"] / results["default_float32_one_stream"]["texts_per_s"], 2),
+        "gru_int8": round(results["gru_int8_side_by_side"]["texts_per_s"] / results["gru_int8_one_stream"]["texts_per_s"], 2)
     }
-    gru = [r for r in results["sweep"] if r["cell"] == "gru"]
-    best = max(gru, key=lambda r: r["tokens_per_s"])
-    results["roofline"] = roofline(texts, tokenizer, default, best)
+    results["roofline"] = {}
+    for cell in ("gru", "lstm"):
+        best = max((r for r in results["sweep"] if r["cell"] == cell), key=lambda r: r["tokens_per_s"])
+        results["roofline"][cell] = roofline(texts, tokenizer, EncoderConfig(vocab, cell=cell), best)
     results["minilm"] = measure_minilm(texts)
     if "best" in results["minilm"]:
         minilm = results["minilm"]["best"]["texts_per_s"]
@@ -202,7 +207,7 @@ def main() -> None:
             "default": round(results["default"]["texts_per_s"] / minilm, 1),
             "default_float32": round(results["default_float32"]["texts_per_s"] / minilm, 1),
             "student_384": round(results["student_384"]["texts_per_s"] / minilm, 1),
-            "best_gru_batch": round(best["texts_per_s"] / minilm, 1),
+            **{f"best_{cell}_float32_batch": round(roof["texts_per_s"] / minilm, 1) for cell, roof in results["roofline"].items()},
         }
     write_results("encode_throughput", results, markdown(results, sys.argv), args.out)
     write_chart(results, args.out / "encode_throughput.png")
@@ -220,13 +225,12 @@ def markdown(results: dict, argv: list[str]) -> str:
         markdown_table(["cell", "batch", "texts", "tokens/s", "texts/s"], rows),
         "## Default configuration vs all-MiniLM-L6-v2, same texts",
     ]
-    table = [["RNN default (BiGRU 128, 256-d, int8, batch 64)", results["default"]["tokens_per_s"], results["default"]["texts_per_s"]],
+    config = results["default_config"]
+    table = [[f"RNN default (Bi{config['cell'].upper()} 128, 256-d, {config['precision']}, batch 64)",
+              results["default"]["tokens_per_s"], results["default"]["texts_per_s"]],
              ["RNN default in float32", results["default_float32"]["tokens_per_s"], results["default_float32"]["texts_per_s"]],
-             ["RNN default, batches one after another (before: encode ran so)", results["default_one_stream"]["tokens_per_s"],
-              results["default_one_stream"]["texts_per_s"]],
-             ["RNN default in float32, one after another", results["default_float32_one_stream"]["tokens_per_s"],
-              results["default_float32_one_stream"]["texts_per_s"]],
-             ["RNN distilled student (384-d, int8)", results["student_384"]["tokens_per_s"], results["student_384"]["texts_per_s"]]]
+             [f"RNN distilled student (384-d, {config['precision']})", results["student_384"]["tokens_per_s"],
+              results["student_384"]["texts_per_s"]]]
     minilm = results["minilm"]
     if "best" in minilm:
         best = minilm["best"]
@@ -234,30 +238,34 @@ def markdown(results: dict, argv: list[str]) -> str:
         parts.append(markdown_table(["encoder", "tokens/s (own tokenizer)", "texts/s"], table))
         ratios = results["ratio_vs_minilm_texts_per_s"]
         parts.append(f"Ratio, texts/s on the same texts: default **{ratios['default']}×** "
-                     f"(float32: {ratios['default_float32']}×), student {ratios['student_384']}×, "
-                     f"float32 GRU at its best batch size {ratios['best_gru_batch']}×.")
+                     f"(float32: {ratios['default_float32']}×), student {ratios['student_384']}×; "
+                     f"at their best batch sizes, float32 GRU {ratios['best_gru_float32_batch']}×, "
+                     f"float32 LSTM {ratios['best_lstm_float32_batch']}×.")
     else:
         parts.append(markdown_table(["encoder", "tokens/s", "texts/s"], table))
         parts.append(minilm["skipped"])
     gain = results["side_by_side_gain"]
-    parts.append(f"Batches side by side (one torch thread each, as `encode` runs them) against one after another on "
-                 f"{results['threads']} threads, same batches, same run: int8 **{gain['int8']}×**, float32 {gain['float32']}×.")
-    roof = results["roofline"]
-    layouts = ", ".join(f"{name.replace('_', ' ')} {rate}" for name, rate in roof["gemm_gflops_by_layout"].items())
-    parts += [
-        "## Roofline (default shapes, float32)",
-        f"{roof['flops_per_token']:,} FLOPs/token; at batch {roof['batch_size']} (mean {roof['mean_tokens_per_text']} "
-        f"tokens/text) `encode` achieves {roof['achieved_gflops']} GFLOP/s; torch's GEMMs of the same shapes run at "
-        f"{roof['gemm_gflops_encoder_shapes']} GFLOP/s at best ({layouts}) "
-        f"→ **{100 * roof['achieved_over_gemm']:.0f}%** of that roofline "
-        f"(a 1024² GEMM runs at {roof['gemm_gflops_1024_square']} GFLOP/s).",
-    ]
+    parts.append(f"int8 GRU batches side by side (one torch thread each, as `encode` runs them) against one after another "
+                 f"on {results['threads']} threads, same batches, same run: **{gain['gru_int8']}×** "
+                 f"({results['gru_int8_side_by_side']['texts_per_s']} against {results['gru_int8_one_stream']['texts_per_s']} texts/s).")
+    parts.append(f"## Roofline (float32, at each cell's best batch size; the default is the {config['cell'].upper()})")
+    rows = []
+    for cell, roof in results["roofline"].items():
+        layouts = ", ".join(f"{name.replace('_', ' ')} {rate}" for name, rate in roof["gemm_gflops_by_layout"].items())
+        rows.append([cell, f"{roof['flops_per_token']:,}", roof["batch_size"], roof["mean_tokens_per_text"],
+                     roof["achieved_gflops"], f"{roof['gemm_gflops_encoder_shapes']} ({layouts})",
+                     f"**{100 * roof['achieved_over_gemm']:.0f}%**"])
+    parts.append(markdown_table(["cell", "FLOPs/token", "best batch", "mean tokens/text", "achieved GFLOP/s",
+                                 "torch GEMMs of its shapes, GFLOP/s", "achieved / GEMM"], rows))
+    square = next(iter(results["roofline"].values()))["gemm_gflops_1024_square"]
+    parts.append(f"A 1024² GEMM runs at {square} GFLOP/s. The LSTM runs as one fused oneDNN kernel; the GRU as a chain "
+                 f"of torch operators per step (`python benchmarks/gru_profile.py`).")
     return "\n\n".join(parts)
 
 
 def write_chart(results: dict, path: Path) -> None:
     figure, axes = chart()
-    for cell in ("simple", "gru", "lstm", "gru int8"):
+    for cell in ("simple", "gru", "lstm", "gru int8", "lstm int8"):
         runs = [r for r in results["sweep"] if r["cell"] == cell]
         axes.plot([r["batch_size"] for r in runs], [r["tokens_per_s"] for r in runs], marker="o", label=cell)
     if "best" in results["minilm"]:

@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tables import chart, save_chart  # noqa: E402
 
+from vecsearch.corpus import PASSAGE_WORDS  # noqa: E402
 from vecsearch.evaluation import document_ranking, load_collection, run_eval, score_run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -30,7 +31,7 @@ DEFAULT_DATA = HERE.parent.parent / "shared" / "data"
 TEACHER = "all-MiniLM-L6-v2"
 
 
-def teacher_reference(data_dir: Path, passage_words: int = 128) -> dict:
+def teacher_reference(data_dir: Path, passage_words: int = PASSAGE_WORDS) -> dict:
     """The teacher as a retriever: MiniLM vectors of the same passages, exact search, and RRF with BM25
     (BM25 alone on those passages too)."""
     from vecsearch.corpus import read_corpus

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vecsearch.corpus import PASSAGE_OVERLAP, PASSAGE_WORDS
+
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-WORDS_PER_PASSAGE, OVERLAP = 128, 32
 
 
 def sentences() -> list[str]:
@@ -34,9 +35,9 @@ def sentences() -> list[str]:
 
 
 def passages_in(words: int) -> int:
-    """Passages `vecsearch index` cuts from a document of `words` words (128-word windows, 32 overlap)."""
-    stride = WORDS_PER_PASSAGE - OVERLAP
-    return len(range(0, max(words - OVERLAP, 1), stride))
+    """Passages `vecsearch index` cuts from a document of `words` words (its default windows)."""
+    stride = PASSAGE_WORDS - PASSAGE_OVERLAP
+    return len(range(0, max(words - PASSAGE_OVERLAP, 1), stride))
 
 
 def write_corpus(path: str | Path, passages: int, seed: int = 0) -> dict:

@@ -47,6 +47,27 @@ def test_encoder_is_exposed_and_vectors_match_the_index(small_index):
     assert float(retriever.encoder.encode([retriever.store.passages([0])[0].text])[0] @ stored) > 0.995
 
 
+def test_auto_precision_encodes_an_lstm_in_float32(small_corpus, tmp_path):
+    # int8 would replace the float32 LSTM's fused kernel with a slower one (benchmarks/encode_throughput.py)
+    from vecsearch.training import TrainConfig
+
+    from .conftest import TINY_ENCODER
+
+    retriever = Retriever.build(
+        small_corpus, tmp_path / "idx", encoder_config={**TINY_ENCODER, "cell": "lstm"},
+        train_config=TrainConfig(steps=2, batch_size=8), show_progress=False,
+    )
+    assert retriever.manifest["index"]["precision"] == "float32"
+    stored = retriever.index.reconstruct(0)
+    np.testing.assert_allclose(retriever.encoder.encode([retriever.store.passages([0])[0].text])[0], stored, atol=1e-5)
+
+
+def test_an_unknown_precision_fails_before_training(small_corpus, tmp_path):
+    with pytest.raises(VecsearchError, match="unknown precision 'int4'"):
+        Retriever.build(small_corpus, tmp_path / "idx", precision="int4", show_progress=False)
+    assert not (tmp_path / "idx").exists()
+
+
 def test_bad_queries_and_options_are_clear_errors(small_index):
     retriever = Retriever.load(small_index)
     for query in ("", "   \n"):

@@ -301,7 +301,11 @@ def _first_line(error: Exception) -> str:
     return text[0] if text else type(error).__name__
 
 
-def split_passages(document: Document, words: int = 128, overlap: int = 32) -> list[Passage]:
+PASSAGE_WORDS = 128  # words per passage: the unit that is embedded, scored and returned
+PASSAGE_OVERLAP = 32  # words shared by consecutive passages of a document
+
+
+def split_passages(document: Document, words: int = PASSAGE_WORDS, overlap: int = PASSAGE_OVERLAP) -> list[Passage]:
     """Split a document into overlapping windows of `words` whitespace tokens.
 
     Windows advance by `words - overlap`; the last window ends at the document's end.
@@ -324,8 +328,8 @@ def split_passages(document: Document, words: int = 128, overlap: int = 32) -> l
 def read_corpus(
     path: str | os.PathLike,
     text_field: str = "text",
-    words: int = 128,
-    overlap: int = 32,
+    words: int = PASSAGE_WORDS,
+    overlap: int = PASSAGE_OVERLAP,
     report: CorpusReport | None = None,
 ) -> tuple[list[Document], list[Passage]]:
     """All documents under `path` and their passages. Raises VecsearchError if there are none."""

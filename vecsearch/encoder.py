@@ -71,8 +71,9 @@ def _reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def batches_side_by_side():
-    """`run(function, batches)`: the results in order, computed `torch.get_num_threads()` batches at a time.
+def batches_side_by_side(enabled: bool = True):
+    """`run(function, batches)`: the results in order, computed `torch.get_num_threads()` batches at a time
+    (or one after another, on all threads, if not `enabled`).
 
     An encoder batch is a chain of small products (batch x hidden by hidden x gates, one
     per token) that one core runs nearly as fast as two: a second intra-op thread gave 1.2x.
@@ -82,7 +83,7 @@ def batches_side_by_side():
     meanwhile, and restored after.
     """
     threads = torch.get_num_threads()
-    if threads == 1:
+    if threads == 1 or not enabled:
         yield lambda function, batches: map(function, batches)
         return
     from concurrent.futures import ThreadPoolExecutor
@@ -166,6 +167,8 @@ class RNNEncoder(nn.Module):
         and batched by length within each chunk, so little compute goes on padding.
         With torch set to several threads, batches run side by side instead, one thread
         each (see `batches_side_by_side`); the batches, and so the vectors, are the same.
+        Not for a float32 LSTM: torch runs it as one fused oneDNN kernel, which spreads
+        over the threads itself and is faster one batch at a time.
         """
         if isinstance(texts, str):
             texts = [texts]
@@ -182,7 +185,8 @@ class RNNEncoder(nn.Module):
             with torch.inference_mode():  # thread-local: entered in the thread that runs the batch
                 return self(*pad_batch(batch, self.config.pad_id)).numpy()
 
-        with batches_side_by_side() as run:
+        fused = any(isinstance(layer, nn.LSTM) for layer in self.directions)  # int8 copies are not nn.LSTM
+        with batches_side_by_side(enabled=not fused) as run:
             for offset in range(0, len(texts), ENCODE_CHUNK):
                 ids = self.tokenize(list(texts[offset : offset + ENCODE_CHUNK]))
                 order = np.argsort([len(s) for s in ids], kind="stable")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import CorpusReport, Document, content_hash, iter_documents
+from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, Document, content_hash, iter_documents
 from .errors import VecsearchError
 from .fusion import fuse
 from .backends import backend_of, open_backend
@@ -227,9 +227,9 @@ class Retriever:
         encoder_config: dict | None = None,
         train_config=None,
         index_type: str = "auto",
-        precision: str = "int8",
-        passage_words: int = 128,
-        passage_overlap: int = 32,
+        precision: str = "auto",
+        passage_words: int = PASSAGE_WORDS,
+        passage_overlap: int = PASSAGE_OVERLAP,
         retrain: bool = False,
         wait: float = 0.0,
         report: CorpusReport | None = None,
@@ -248,8 +248,9 @@ class Retriever:
         `[distill]` extra). Waits up to `wait` seconds for another writer. `report`, if
         given, is filled with what was read and skipped; `last_update` on the result
         says what changed. `precision` is how passages are encoded: "int8" (dynamic
-        quantization, ~1.7x faster on CPU, nDCG@10 within 1% - benchmarks/quantization.py)
-        or "float32"; queries are always embedded in float32. `backend` is "faiss" (the
+        quantization; nDCG@10 within 1% - benchmarks/quantization.py), "float32", or
+        "auto", the faster of the two for the encoder's cell (float32 for an LSTM, whose
+        float32 kernel is fused; int8 otherwise); queries are always embedded in float32. `backend` is "faiss" (the
         default for a new index) or "milvus", with `uri` (a Milvus Lite `*.db` path or
         `http://host:19530`; token from MILVUS_TOKEN) and `collection` (prefix of its
         collections); an existing index keeps its backend unless another is given.
