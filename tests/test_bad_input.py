@@ -97,7 +97,7 @@ def test_a_messy_folder_is_indexed_with_every_problem_reported(runner, tmp_path,
     retriever = Retriever.load(index_dir)
     assert set(retriever.doc_ids) == {"good.txt", "long-line.txt", "minified.txt", "r1", "r5"}
     longest = max(len(p.text) for p in retriever.store.iter_passages())
-    assert longest <= 128 * (corpus_module.MAX_WORD_CHARS + 1)  # long lines and runs are cut into passages
+    assert longest <= corpus_module.PASSAGE_WORDS * (corpus_module.MAX_WORD_CHARS + 1)  # long lines and runs are cut into passages
     assert retriever.search("inlet buzz", k=1)[0].id == "r1"
 
     human = invoke(runner, "index", corpus, "--index", index_dir)

@@ -106,7 +106,7 @@ def backend_options(function):
 def training_options(function):
     """Options of the encoder and its training, shared by `index`, `train` and `eval`."""
     options = [
-        click.option("--cell", type=click.Choice(["simple", "gru", "lstm"]), default="gru", show_default=True,
+        click.option("--cell", type=click.Choice(["simple", "gru", "lstm"]), default="lstm", show_default=True,
                      help="Recurrent cell: the textbook Elman cell, GRU or LSTM."),
         click.option("--pooling", type=click.Choice(["mean", "max", "last"]), default="mean", show_default=True,
                      help="How hidden states become one vector ('last' = final hidden state)."),

@@ -301,7 +301,7 @@ def _first_line(error: Exception) -> str:
     return text[0] if text else type(error).__name__
 
 
-PASSAGE_WORDS = 128  # words per passage: the unit that is embedded, scored and returned
+PASSAGE_WORDS = 192  # words per passage: the unit that is embedded, scored and returned
 PASSAGE_OVERLAP = 32  # words shared by consecutive passages of a document
 
 

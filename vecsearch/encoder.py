@@ -2,8 +2,9 @@
 
 An RNN is a feed-forward layer fed its own previous hidden state,
 `h_t = act(W·[x_t; h_{t-1}] + b)`; after reading a text, the hidden states are an
-embedding of it. `simple` is that Elman cell written out by hand; `gru` (the default)
-and `lstm` use torch's fused kernels. The hidden states are pooled by `mean`, `max`,
+embedding of it. `simple` is that Elman cell written out by hand; `gru` and `lstm` (the
+default) are torch's. On CPU, torch runs a float32 LSTM as one fused oneDNN kernel, and
+a GRU as a chain of operators per step. The hidden states are pooled by `mean`, `max`,
 or `last` (the final hidden state of each direction: the textbook embedding).
 
 References: J. L. Elman, "Finding structure in time" (1990); Cho et al., GRU (2014);
