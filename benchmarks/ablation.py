@@ -9,8 +9,8 @@ the distillation track, "passage_words" sets the passage length, and "model" (an
 from `vecsearch train`) skips training: e.g. one encoder at several passage lengths,
 
     python benchmarks/ablation.py ../shared/data/cisi '{"model": "M", "passage_words": 128}' '{"model": "M", "passage_words": 192}'
- Besides every mode's
-metrics, reports hybrid nDCG@10 at each dense weight of the fusion (the labelled view of
+
+Besides every mode's metrics, reports hybrid nDCG@10 at each dense weight of the fusion (the labelled view of
 the choice that calibration makes without labels). Prints one JSON line per setting.
 """
 

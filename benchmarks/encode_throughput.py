@@ -28,14 +28,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
+from tables import DATA, RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 from vecsearch.corpus import read_corpus  # noqa: E402
 from vecsearch.encoder import EncoderConfig, RNNEncoder, batches_side_by_side, pad_batch  # noqa: E402
 from vecsearch.indexing import encoding_precision  # noqa: E402
 from vecsearch.tokenizer import train_tokenizer  # noqa: E402
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 GATES = {"simple": 1, "gru": 3, "lstm": 4}
 BATCH_SIZES = (1, 8, 32, 128, 512)
 
@@ -127,15 +126,16 @@ def measure_one_stream(texts, tokenizer, config: EncoderConfig, batch_size: int,
     return _throughput(batch_size, len(texts), sum(len(s) for s in ids), timed(run))
 
 
-def roofline(texts, tokenizer, config: EncoderConfig, best: dict) -> dict:
-    encoder = RNNEncoder(config, tokenizer)
-    lengths = [len(ids) for ids in encoder.tokenize(texts)]
-    steps = int(np.mean(lengths))
+def square_gemm_rate() -> float:
+    big = torch.randn(1024, 1024)
+    return 2 * 1024**3 / timed(lambda: torch.mm(big, big), 5)
+
+
+def roofline(config: EncoderConfig, best: dict, steps: int, peak_square: float) -> dict:
+    """`best` (a sweep row) against torch's GEMMs of `config`'s shapes for texts of `steps` tokens."""
     rates = gemm_rate(config, best["batch_size"], steps)
     rate = max(rates.values())
     achieved = flops_per_token(config) * best["tokens_per_s"]
-    big = torch.randn(1024, 1024)
-    peak_square = 2 * 1024**3 / timed(lambda: torch.mm(big, big), 5)
     return {
         "flops_per_token": flops_per_token(config),
         "batch_size": best["batch_size"],
@@ -196,10 +196,12 @@ def main() -> None:
     results["side_by_side_gain"] = {
         "gru_int8": round(results["gru_int8_side_by_side"]["texts_per_s"] / results["gru_int8_one_stream"]["texts_per_s"], 2)
     }
+    steps = int(np.mean([len(ids) for ids in RNNEncoder(default, tokenizer).tokenize(texts)]))
+    peak_square = square_gemm_rate()
     results["roofline"] = {}
     for cell in ("gru", "lstm"):
         best = max((r for r in results["sweep"] if r["cell"] == cell), key=lambda r: r["tokens_per_s"])
-        results["roofline"][cell] = roofline(texts, tokenizer, EncoderConfig(vocab, cell=cell), best)
+        results["roofline"][cell] = roofline(EncoderConfig(vocab, cell=cell), best, steps, peak_square)
     results["minilm"] = measure_minilm(texts)
     if "best" in results["minilm"]:
         minilm = results["minilm"]["best"]["texts_per_s"]

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import chart, save_chart  # noqa: E402
+from tables import DATA, chart, save_chart  # noqa: E402
 
 from vecsearch.corpus import PASSAGE_WORDS  # noqa: E402
 from vecsearch.evaluation import document_ranking, load_collection, run_eval, score_run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data"
+DEFAULT_DATA = DATA
 TEACHER = "all-MiniLM-L6-v2"
 
 

@@ -71,7 +71,7 @@ class BuildOptions:
     encoder_config: dict | None = None
     train_config: object = None  # a training.TrainConfig
     index_type: str = "auto"
-    precision: str = "auto"  # how passages are encoded: the encoder's int8 copy, float32, or whichever is faster
+    precision: str = "auto"  # how passages are encoded: the encoder's int8 copy, float32, or by cell
     passage_words: int = PASSAGE_WORDS
     passage_overlap: int = PASSAGE_OVERLAP
     retrain: bool = False  # train a new encoder even if the index has one
@@ -340,11 +340,13 @@ def _return_freed_memory() -> None:
 
 
 def encoding_precision(requested: str, cell: str) -> str:
-    """The precision passages are encoded in; "auto" is the faster one for the encoder's `cell`.
+    """The precision passages are encoded in: for "auto", int8 except for the LSTM.
 
     Dynamic int8 quantization speeds up the GRU and Elman cells (~1.2x over float32,
-    benchmarks/encode_throughput.py), but replaces the float32 LSTM's fused oneDNN kernel
-    with a slower one.
+    benchmarks/encode_throughput.py). The LSTM stays in float32, the precision its
+    quality was measured in (benchmarks/results/quality.md); its int8 copy, though it
+    gives up the fused oneDNN kernel, encoded 1.3x faster on 192-word passages with
+    nDCG@10 within 1% on one model (benchmarks/quantization.py), not yet enough to switch.
     """
     if requested == "auto":
         return "float32" if cell == "lstm" else "int8"

@@ -249,8 +249,7 @@ class Retriever:
         given, is filled with what was read and skipped; `last_update` on the result
         says what changed. `precision` is how passages are encoded: "int8" (dynamic
         quantization; nDCG@10 within 1% - benchmarks/quantization.py), "float32", or
-        "auto", the faster of the two for the encoder's cell (float32 for an LSTM, whose
-        float32 kernel is fused; int8 otherwise); queries are always embedded in float32. `backend` is "faiss" (the
+        "auto" (float32 for an LSTM, int8 otherwise: see `indexing.encoding_precision`); queries are always embedded in float32. `backend` is "faiss" (the
         default for a new index) or "milvus", with `uri` (a Milvus Lite `*.db` path or
         `http://host:19530`; token from MILVUS_TOKEN) and `collection` (prefix of its
         collections); an existing index keeps its backend unless another is given.
