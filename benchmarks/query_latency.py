@@ -84,9 +84,9 @@ def faiss_sweep(sizes: list[int], dim: int, hnsw_max: int) -> list[dict]:
             build_seconds = round(time.perf_counter() - started, 1)
             for value in parameters:
                 if kind == "hnsw":
-                    index.hnsw.efSearch = value
+                    index.faiss.hnsw.efSearch = value
                 else:
-                    index.nprobe = value
+                    index.faiss.nprobe = value
                 latency, found = time_searches(index, queries)
                 rows.append({"passages": size, "type": kind, "parameter": f"{'efSearch' if kind == 'hnsw' else 'nprobe'}={value}",
                              "recall@10": round(recall_at_10(found, exact), 4), "build_s": build_seconds, **latency})
@@ -114,15 +114,16 @@ def end_to_end(index_dir: Path) -> dict:
     _, exact = build_index(vectors, "flat").search(query_vectors, 10)
     _, found = retriever.index.search(query_vectors, 10)
     result["recall@10_vs_exact"] = round(recall_at_10(found, exact), 4)
-    if isinstance(retriever.index, faiss.IndexHNSW):
-        index = retriever.index
-        result["efSearch"], result["M"] = index.hnsw.efSearch, HNSW_NEIGHBOURS
+    if isinstance(retriever.index.faiss, faiss.IndexHNSW):
+        graph = retriever.index.faiss.hnsw
+        result["efSearch"], result["M"] = graph.efSearch, HNSW_NEIGHBOURS
+        result["centred"] = retriever.index.offset is not None
         result["efSearch_sweep"] = []
         for ef in REAL_HNSW_EF:
-            index.hnsw.efSearch = ef
-            latency, found = time_searches(index, query_vectors)
+            graph.efSearch = ef
+            latency, found = time_searches(retriever.index, query_vectors)
             result["efSearch_sweep"].append({"efSearch": ef, "recall@10": round(recall_at_10(found, exact), 4), **latency})
-        index.hnsw.efSearch = result["efSearch"]
+        graph.efSearch = result["efSearch"]
     return result
 
 

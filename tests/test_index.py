@@ -2,7 +2,8 @@ import faiss
 import numpy as np
 import pytest
 
-from vecsearch.index import build_index, choose_index_type, load_index, one_openmp_thread, save_index
+from vecsearch.errors import VecsearchError
+from vecsearch.index import OFFSET_FILENAME, build_index, choose_index_type, load_index, one_openmp_thread, save_index
 
 
 def clustered(count: int, dim: int = 64, seed: int = 0) -> np.ndarray:
@@ -20,6 +21,39 @@ def test_approximate_search_agrees_with_exact_search(index_type, tmp_path):
     _, found = load_index(tmp_path).search(queries, 10)  # as queries see it: memory-mapped, parameters set
     recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)])
     assert recall >= 0.95
+
+
+def in_a_cone(count: int, dim: int = 64, seed: int = 0) -> np.ndarray:
+    """Unit vectors sharing a large common part, as an encoder's vectors do."""
+    shared = np.random.default_rng(99).normal(size=dim)
+    vectors = clustered(count, dim, seed) + 1.5 * shared / np.linalg.norm(shared)
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_a_graph_index_stores_centred_vectors_and_answers_as_if_it_did_not(tmp_path):
+    vectors, queries = in_a_cone(3000), in_a_cone(50, seed=1)
+    _, exact = build_index(vectors, "flat").search(queries, 10)
+    save_index(build_index(vectors, "hnsw"), tmp_path)
+    index = load_index(tmp_path)
+    assert np.allclose(index.offset, vectors.mean(axis=0), atol=1e-6)
+    stored = index.faiss.reconstruct_n(0, 3000)
+    assert np.linalg.norm(stored.mean(axis=0)) < 1e-2  # the graph holds centred vectors
+    assert np.allclose(index.reconstruct_n(0, 3000), vectors, atol=2e-3)  # float16 storage
+    assert np.allclose(index.reconstruct_batch(np.array([7, 3])), vectors[[7, 3]], atol=2e-3)
+    scores, found = index.search(queries, 10)
+    assert np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)]) >= 0.95
+    cosines = np.einsum("qd,qkd->qk", queries, vectors[found])
+    assert np.allclose(scores, cosines, atol=2e-3)  # cosines, not products with centred vectors
+
+
+def test_a_damaged_offset_file_is_reported(tmp_path):
+    save_index(build_index(in_a_cone(500), "hnsw"), tmp_path)
+    (tmp_path / OFFSET_FILENAME).write_bytes(b"not numpy")
+    with pytest.raises(VecsearchError, match="damaged"):
+        load_index(tmp_path)
+    np.save(tmp_path / OFFSET_FILENAME, np.zeros(3, dtype=np.float32))
+    with pytest.raises(VecsearchError, match="damaged"):
+        load_index(tmp_path)
 
 
 def test_the_index_type_follows_the_collection_size():

@@ -74,5 +74,6 @@ def test_stored_vectors_come_back_from_every_index_type(tmp_path, index_type):
     vectors = np.random.default_rng(0).normal(size=(400, 16)).astype(np.float32)
     save_index(build_index(vectors, index_type), tmp_path)
     retriever = SimpleNamespace(index=load_index(tmp_path), version_dir=tmp_path, manifest={})  # memory-mapped, as readers open it
-    tolerance = 1e-3 if index_type == "hnsw" else 1e-5  # HNSW keeps float16 copies (11-bit mantissa)
-    assert np.allclose(passage_vectors(vector_source(retriever), [3, 0, 399]), vectors[[3, 0, 399]], rtol=tolerance)
+    # HNSW keeps float16 copies of the centred vectors (11-bit mantissa, values up to ~4 here)
+    tolerance = 2e-3 if index_type == "hnsw" else 1e-5
+    assert np.allclose(passage_vectors(vector_source(retriever), [3, 0, 399]), vectors[[3, 0, 399]], atol=tolerance)

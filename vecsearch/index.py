@@ -2,6 +2,16 @@
 
 Exact `flat` search for small collections; above `HNSW_THRESHOLD` passages an
 approximate graph index (`hnsw`) is chosen; `ivf` is available on request.
+
+An encoder's unit vectors crowd into a narrow cone: at 100k passages of the LSTM's,
+their mean vector has norm 0.75 and two passages a cosine of 0.57 on average, and an
+HNSW graph over them found 0.897 of the exact top 10 of real queries at efSearch 160.
+The graph therefore holds each vector minus the vectors' mean μ, which spreads them
+out (0.927 at the same efSearch) without changing any ranking: q·(d − μ) = q·d − q·μ,
+and q·μ is the same for every passage of a query. `DenseIndex` adds q·μ back to the
+scores and μ back to reconstructed vectors, so callers see cosines and the original
+vectors. (Centring the queries too would change the rankings, and measured slightly
+worse: Cranfield nDCG@10 0.306 against 0.310.)
 """
 
 from __future__ import annotations
@@ -18,10 +28,13 @@ from .errors import VecsearchError
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 HNSW_THRESHOLD = 50_000
 FILENAME = "dense.faiss"
-HNSW_NEIGHBOURS = 32
+OFFSET_FILENAME = "dense.offset.npy"  # μ, for an index that stores vectors minus μ
+# On 100k passages of LSTM vectors (centred) and 300 real queries, recall@10 against exact
+# search at efSearch 160 was 0.927 / 0.942 / 0.960 / 0.960 with 32 / 48 / 64 / 96
+# neighbours per node, at 0.75 / 0.86 / 0.92 / 1.03 ms per search; 64 reaches 0.95 soonest
+# (0.953 at efSearch 144).
+HNSW_NEIGHBOURS = 64
 HNSW_EF_CONSTRUCTION = 200  # with 80, RNN vectors at 100k had recall@10 0.92 at efSearch 128
-# On 100k passages of RNN vectors and 301 real queries, recall@10 against exact search was
-# 0.947 / 0.964 / 0.971 at efSearch 128 / 160 / 192; 160 saves 0.15 ms of a ~2.2 ms query.
 HNSW_EF_SEARCH = 160
 
 
@@ -33,10 +46,49 @@ def choose_index_type(count: int, requested: str = "auto") -> str:
     return "flat" if count < HNSW_THRESHOLD else "hnsw"
 
 
-def build_index(vectors: np.ndarray, index_type: str) -> faiss.Index:
+class DenseIndex:
+    """A FAISS index (`faiss`) whose vectors may be stored minus an offset μ (`offset`);
+    searched and read back as if they were not."""
+
+    def __init__(self, index: faiss.Index, offset: np.ndarray | None = None):
+        self.faiss = index
+        self.offset = None if offset is None else np.asarray(offset, dtype=np.float32)
+
+    @property
+    def ntotal(self) -> int:
+        return self.faiss.ntotal
+
+    @property
+    def d(self) -> int:
+        return self.faiss.d
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = self.faiss.search(queries, k)
+        if self.offset is not None:
+            scores += (queries @ self.offset)[:, None]
+        return scores, ids
+
+    def reconstruct_batch(self, ids: np.ndarray) -> np.ndarray:
+        return self._restore(self.faiss.reconstruct_batch(np.asarray(ids, dtype=np.int64)))
+
+    def reconstruct_n(self, start: int, count: int) -> np.ndarray:
+        return self._restore(self.faiss.reconstruct_n(start, count))
+
+    def reconstruct(self, id: int) -> np.ndarray:
+        return self._restore(self.faiss.reconstruct(id))
+
+    def _restore(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors if self.offset is None else vectors + self.offset
+
+
+def build_index(vectors: np.ndarray, index_type: str) -> DenseIndex:
     """A FAISS index holding `vectors` (row i gets id i)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     count, dim = vectors.shape
+    offset = None
+    if index_type == "hnsw":
+        offset = vectors.mean(axis=0)
+        vectors = vectors - offset
     if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
@@ -52,7 +104,7 @@ def build_index(vectors: np.ndarray, index_type: str) -> faiss.Index:
         raise VecsearchError(f"unknown index type '{index_type}'")
     index.add(vectors)
     _set_search_parameters(index)
-    return index
+    return DenseIndex(index, offset)
 
 
 def _set_search_parameters(index: faiss.Index) -> None:
@@ -77,34 +129,45 @@ def one_openmp_thread():
         faiss.omp_set_num_threads(before)
 
 
-def save_index(index: faiss.Index, directory: str | Path) -> None:
-    faiss.write_index(index, str(Path(directory) / FILENAME))
+def save_index(index: DenseIndex, directory: str | Path) -> None:
+    faiss.write_index(index.faiss, str(Path(directory) / FILENAME))
+    if index.offset is not None:
+        np.save(Path(directory) / OFFSET_FILENAME, index.offset)
 
 
-def load_index(directory: str | Path) -> faiss.Index:
+def load_index(directory: str | Path) -> DenseIndex:
     """Read the index memory-mapped, so that opening a large one costs little."""
     index = _read(directory, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-    _set_search_parameters(index)
+    _set_search_parameters(index.faiss)
     return index
 
 
-def _read(directory: str | Path, flags: int = 0) -> faiss.Index:
-    path = Path(directory) / FILENAME
+def _read(directory: str | Path, flags: int = 0) -> DenseIndex:
+    path, offset_path = Path(directory) / FILENAME, Path(directory) / OFFSET_FILENAME
     if not path.is_file():
         raise VecsearchError(f"{directory} is damaged: {FILENAME} is missing")
     try:
-        return faiss.read_index(str(path), flags)
+        index = faiss.read_index(str(path), flags)
     except RuntimeError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
         raise VecsearchError(f"{path} is damaged or not a FAISS index ({reason})") from None
+    offset = None
+    if offset_path.is_file():
+        try:
+            offset = np.load(offset_path)
+        except (OSError, ValueError) as error:
+            raise VecsearchError(f"{offset_path} is damaged ({error})") from None
+        if offset.shape != (index.d,):
+            raise VecsearchError(f"{offset_path} is damaged: shape {offset.shape} for {index.d}-dimensional vectors")
+    return DenseIndex(index, offset)
 
 
-def reconstructable_index(directory: str | Path) -> faiss.Index:
+def reconstructable_index(directory: str | Path) -> DenseIndex:
     """The saved index read into memory, able to give back any stored vector by id (an IVF
     index gets the direct map that a memory-mapped one cannot build)."""
     index = _read(directory)
-    if isinstance(index, faiss.IndexIVF):
-        index.make_direct_map()
+    if isinstance(index.faiss, faiss.IndexIVF):
+        index.faiss.make_direct_map()
     return index
 
 
@@ -118,9 +181,9 @@ def stored_vectors(directory: str | Path, ids: np.ndarray) -> np.ndarray:
     return index.reconstruct_batch(ids)
 
 
-def describe(index: faiss.Index) -> str:
-    if isinstance(index, faiss.IndexHNSW):
+def describe(index: DenseIndex) -> str:
+    if isinstance(index.faiss, faiss.IndexHNSW):
         return "hnsw"
-    if isinstance(index, faiss.IndexIVF):
+    if isinstance(index.faiss, faiss.IndexIVF):
         return "ivf"
     return "flat"
