@@ -236,11 +236,14 @@ def write_collection(
     return section
 
 
+MILVUS_HNSW_NEIGHBOURS = 32  # as measured here; FAISS's graph has 64, for centred vectors (index.py)
+
+
 def _index_parameters(index_type: str, count: int) -> dict:
-    from .index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_NEIGHBOURS
+    from .index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH
 
     if index_type == "hnsw":
-        return {"index_type": "HNSW", "params": {"M": HNSW_NEIGHBOURS, "efConstruction": HNSW_EF_CONSTRUCTION},
+        return {"index_type": "HNSW", "params": {"M": MILVUS_HNSW_NEIGHBOURS, "efConstruction": HNSW_EF_CONSTRUCTION},
                 "search": {"ef": HNSW_EF_SEARCH}}
     if index_type == "ivf":
         lists = max(1, min(int(4 * np.sqrt(count)), count // 39))
