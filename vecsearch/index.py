@@ -30,9 +30,8 @@ HNSW_THRESHOLD = 50_000
 FILENAME = "dense.faiss"
 OFFSET_FILENAME = "dense.offset.npy"  # μ, for an index that stores vectors minus μ
 # On 100k passages of LSTM vectors (centred) and 300 real queries, recall@10 against exact
-# search at efSearch 160 was 0.927 / 0.942 / 0.960 / 0.960 with 32 / 48 / 64 / 96
-# neighbours per node, at 0.75 / 0.86 / 0.92 / 1.03 ms per search; 64 reaches 0.95 soonest
-# (0.953 at efSearch 144).
+# search at efSearch 160 was 0.927 / 0.942 / 0.961 / 0.959 with 32 / 48 / 64 / 96
+# neighbours per node, at 0.70 / 0.89 / 0.91 / 1.07 ms per search (ann_options.py).
 HNSW_NEIGHBOURS = 64
 HNSW_EF_CONSTRUCTION = 200  # with 80, RNN vectors at 100k had recall@10 0.92 at efSearch 128
 HNSW_EF_SEARCH = 160

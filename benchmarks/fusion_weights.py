@@ -1,0 +1,109 @@
+"""What calibration picks against what the labels would: hybrid nDCG@10 by dense weight.
+
+    python benchmarks/fusion_weights.py MODEL_DIR ../shared/data/cranfield [--json]
+
+MODEL_DIR is a trained encoder (`vecsearch train COLLECTION/corpus.jsonl -o MODEL_DIR`).
+The collection is indexed with it (no training), which runs the label-free calibration
+as `vecsearch index` does; then the collection's real queries are fused at each of
+calibration's weights and scored with their qrels. Beside them, the pseudo-query MRR@10
+that calibration maximised, and that of inverse-cloze pseudo-queries (the query's span
+or keywords cut out of its passage before the passage is indexed, so that BM25 cannot
+match it verbatim), a less lexically biased probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from vecsearch import Retriever
+from vecsearch.calibration import WEIGHTS
+from vecsearch.encoder import RNNEncoder
+from vecsearch.evaluation import document_ranking, load_collection, ndcg, reciprocal_rank
+from vecsearch.fusion import fuse
+from vecsearch.index import build_index
+from vecsearch.lexical import LexicalIndex
+from vecsearch.pseudoqueries import PseudoQueries
+
+DEPTH = 100
+
+
+def labelled(retriever, queries, qrels, doc_of) -> dict:
+    judged = [q for q in qrels if q in queries]
+    dense = {q: retriever._dense(queries[q], DEPTH) for q in judged}
+    lexical = {q: retriever.lexical.search(queries[q], DEPTH) for q in judged}
+
+    def score(rankings) -> float:
+        return round(float(np.mean([ndcg(document_ranking(rankings[q][0], doc_of, 10), qrels[q]) for q in judged])), 4)
+
+    return {"dense": score(dense), "lexical": score(lexical),
+            **{str(w): score({q: fuse(dense[q], lexical[q], w) for q in judged}) for w in WEIGHTS}}
+
+
+def without(passage: str, query: str) -> str:
+    """The passage with the query cut out: its span if it is one, else one occurrence of each of its words."""
+    words, cut = passage.split(), query.split()
+    for start in range(len(words) - len(cut) + 1):
+        if words[start : start + len(cut)] == cut:
+            return " ".join(words[:start] + words[start + len(cut) :])
+    left, kept = set(cut), []
+    for word in words:
+        if word in left:
+            left.discard(word)
+        else:
+            kept.append(word)
+    return " ".join(kept)
+
+
+def inverse_cloze(model: Path, vectors: np.ndarray, texts: list[str], doc_of: list[str], seed: int = 12345) -> dict:
+    sampler = PseudoQueries(texts, doc_of, np.random.default_rng(seed))
+    queries, sources = sampler.sample(300)
+    changed = list(texts)
+    for query, source in zip(queries, sources):
+        changed[source] = without(texts[source], query)
+    encoder = RNNEncoder.load(model)
+    vectors = vectors.copy()
+    vectors[sources] = encoder.encode([changed[s] for s in sources])
+    dense = [ids[ids >= 0] for ids in build_index(vectors, "flat").search(encoder.encode(queries), DEPTH)[1]]
+    lexical_index = LexicalIndex.build(changed)
+    lexical = [lexical_index.search(q, DEPTH)[0] for q in queries]
+
+    def mrr(rankings) -> float:
+        return round(float(np.mean([reciprocal_rank(document_ranking(r, doc_of, 10), {doc_of[s]: 1})
+                                    for s, r in zip(sources, rankings)])), 4)
+
+    return {"dense": mrr(dense), "lexical": mrr(lexical),
+            **{str(w): mrr([fuse((d, d), (l, l), w)[0] for d, l in zip(dense, lexical)]) for w in WEIGHTS}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("collection", type=Path)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    corpus, queries, qrels = load_collection(args.collection)
+    with tempfile.TemporaryDirectory(prefix="vecsearch-weights-") as index_dir:
+        retriever = Retriever.build(corpus, index_dir, model=args.model, show_progress=False)
+        texts = [p.text for p in retriever.store.iter_passages()]
+        documents = retriever.store.documents_of(list(range(len(texts))))
+        doc_of = [documents[i] for i in range(len(texts))]
+        calibration = retriever.manifest["fusion"]
+        result = {
+            "collection": args.collection.name,
+            "model": str(args.model),
+            "calibration": {"dense_weight": calibration["dense_weight"], "default_mode": calibration["default_mode"],
+                            **calibration["calibration"]},
+            "labelled_ndcg@10": labelled(retriever, queries, qrels, doc_of),
+            "inverse_cloze_mrr@10": inverse_cloze(args.model, retriever.index.reconstruct_n(0, len(texts)), texts, doc_of),
+        }
+        retriever.close()
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
