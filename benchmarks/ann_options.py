@@ -23,6 +23,7 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from query_latency import recall_at_10, time_searches  # noqa: E402
 from tables import markdown_table, real_queries, write_results  # noqa: E402
 
 from vecsearch import Retriever  # noqa: E402
@@ -41,20 +42,11 @@ def graph(vectors: np.ndarray, neighbours: int) -> tuple[faiss.Index, float]:
 
 
 def sweep(index: faiss.Index, queries: np.ndarray, exact: np.ndarray) -> list[dict]:
-    rows, threads = [], faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # as one query runs
+    rows = []
     for ef in EF_SEARCH:
         index.hnsw.efSearch = ef
-        index.search(queries[:20], DEPTH)  # warm
-        found, seconds = [], []
-        for query in queries:
-            started = time.perf_counter()
-            _, ids = index.search(query[None], DEPTH)
-            seconds.append(time.perf_counter() - started)
-            found.append(ids[0][:10])
-        recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)])
-        rows.append({"efSearch": ef, "recall@10": round(float(recall), 4), "p50_ms": round(float(np.median(seconds)) * 1000, 3)})
-    faiss.omp_set_num_threads(threads)
+        latency, found = time_searches(index, queries, DEPTH)
+        rows.append({"efSearch": ef, "recall@10": round(recall_at_10(found[:, :10], exact), 4), **latency})
     return rows
 
 

