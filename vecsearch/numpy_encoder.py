@@ -82,30 +82,55 @@ class _Recurrence:
         projected = inputs @ self.w_input + self.b_input  # (D, T, gates*H), all tokens at once
         projected = np.ascontiguousarray(projected.transpose(1, 0, 2)[:, :, None])  # (T, D, 1, G): step t contiguous
         directions, steps, _ = inputs.shape
+        states = np.zeros((steps + 1, directions, 1, self.hidden_dim), dtype=np.float32)  # [0]: the start state
+        {"gru": self._gru, "lstm": self._lstm, "simple": self._elman}[self.cell](projected, states)
+        return states[1:, :, 0].transpose(1, 0, 2)
+
+    # Each step writes into arrays made once (out=, in-place operators): a step is ~10 numpy
+    # calls on a few hundred numbers, where allocating each result costs as much as the maths
+    # (13% of a query's embedding, measured). states[t] is h before step t, states[t + 1] after.
+
+    def _lstm(self, projected: np.ndarray, states: np.ndarray) -> None:
         size = self.hidden_dim
-        w_hidden = self.w_hidden
-        out = np.empty((steps, directions, 1, size), dtype=np.float32)
-        h = np.zeros((directions, 1, size), dtype=np.float32)
-        c = h
-        for t in range(steps):
-            x = projected[t]
-            recurrent = np.matmul(h, w_hidden)  # (D, 1, gates*H); h stays contiguous, as BLAS needs
-            if self.cell == "gru":
-                rz = np.tanh(x[..., : 2 * size] + recurrent[..., : 2 * size])
-                rz += 1.0
-                rz *= 0.5  # r, z = σ(…), the halving being in the weights
-                n = np.tanh(x[..., 2 * size :] + rz[..., :size] * (recurrent[..., 2 * size :] + self.b_new))
-                h = n + rz[..., size:] * (h - n)  # = (1 - z) ⊙ n + z ⊙ h
-            elif self.cell == "lstm":
-                gates = np.tanh(x + recurrent)
-                gates *= self.gate_scale
-                gates += self.gate_shift  # i, f, o = σ(…) = (tanh(…/2) + 1)/2; g stays tanh
-                c = gates[..., size : 2 * size] * c + gates[..., :size] * gates[..., 2 * size : 3 * size]
-                h = gates[..., 3 * size :] * np.tanh(c)
-            else:
-                h = np.tanh(x + recurrent)
-            out[t] = h
-        return out[:, :, 0].transpose(1, 0, 2)
+        gates, c = np.empty_like(projected[0]), np.zeros_like(states[0])
+        product = np.empty_like(c)
+        i, f, g, o = (gates[..., k * size : (k + 1) * size] for k in range(4))
+        for t, x in enumerate(projected):
+            np.matmul(states[t], self.w_hidden, out=gates)  # BLAS wants h contiguous, as states[t] is
+            gates += x
+            np.tanh(gates, out=gates)
+            gates *= self.gate_scale
+            gates += self.gate_shift  # i, f, o = σ(…) = (tanh(…/2) + 1)/2; g stays tanh
+            c *= f
+            c += np.multiply(i, g, out=product)  # c' = f ⊙ c + i ⊙ g
+            h = np.tanh(c, out=states[t + 1])
+            h *= o  # h' = o ⊙ tanh(c')
+
+    def _gru(self, projected: np.ndarray, states: np.ndarray) -> None:
+        size = self.hidden_dim
+        recurrent = np.empty_like(projected[0])
+        rz, hn = recurrent[..., : 2 * size], recurrent[..., 2 * size :]
+        r, z = rz[..., :size], rz[..., size:]
+        for t, x in enumerate(projected):
+            h = states[t]
+            np.matmul(h, self.w_hidden, out=recurrent)
+            rz += x[..., : 2 * size]
+            np.tanh(rz, out=rz)
+            rz += 1.0
+            rz *= 0.5  # r, z = σ(…), the halving being in the weights
+            hn += self.b_new
+            hn *= r
+            hn += x[..., 2 * size :]
+            n = np.tanh(hn, out=hn)  # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+            new = np.subtract(h, n, out=states[t + 1])
+            new *= z
+            new += n  # h' = (1 - z) ⊙ n + z ⊙ h
+
+    def _elman(self, projected: np.ndarray, states: np.ndarray) -> None:
+        for t, x in enumerate(projected):
+            h = np.matmul(states[t], self.w_hidden, out=states[t + 1])
+            h += x
+            np.tanh(h, out=h)
 
 
 class NumpyEncoder:
