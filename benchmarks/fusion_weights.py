@@ -1,11 +1,14 @@
-"""What calibration picks against what the labels would: hybrid nDCG@10 by dense weight.
+"""What calibration picks against what the labels would: hybrid nDCG@10 by dense weight,
+for the product's fusion (weighted RRF) and for normalised-score combinations.
 
     python benchmarks/fusion_weights.py MODEL_DIR ../shared/data/cranfield [--json]
 
 MODEL_DIR is a trained encoder (`vecsearch train COLLECTION/corpus.jsonl -o MODEL_DIR`).
 The collection is indexed with it (no training), which runs the label-free calibration
 as `vecsearch index` does; then the collection's real queries are fused at each of
-calibration's weights and scored with their qrels. Beside them, the pseudo-query MRR@10
+calibration's weights and scored with their qrels; and, for comparison, fused by a convex
+combination α·dense + (1 - α)·BM25 of scores normalised per query (min-max or z-score over
+each side's top 100), at each α. Beside them, the pseudo-query MRR@10
 that calibration maximised, and that of inverse-cloze pseudo-queries (the query's span
 or keywords cut out of its passage before the passage is indexed, so that BM25 cannot
 match it verbatim), a less lexically biased probe.
@@ -30,6 +33,25 @@ from vecsearch.lexical import LexicalIndex
 from vecsearch.pseudoqueries import PseudoQueries
 
 DEPTH = 100
+ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+NORMALISATIONS = {
+    "minmax": lambda s: (s - s.min()) / max(s.max() - s.min(), 1e-9),
+    "zscore": lambda s: (s - s.mean()) / max(s.std(), 1e-9),
+}
+
+
+def combine(dense: tuple, lexical: tuple, alpha: float, normalise) -> np.ndarray:
+    """Passage ids ranked by α·dense + (1 - α)·lexical, each side's scores normalised over
+    its own list; a passage missing from one list gets that side's lowest score."""
+    sides = []
+    for weight, (ids, scores) in ((alpha, dense), (1.0 - alpha, lexical)):
+        if len(ids):
+            normalised = normalise(np.asarray(scores, dtype=np.float64))
+            sides.append((weight, dict(zip(ids.tolist(), normalised.tolist())), float(normalised.min())))
+    candidates = sorted(set().union(*(side for _, side, _ in sides)))
+    fused = np.array([sum(w * side.get(p, floor) for w, side, floor in sides) for p in candidates])
+    ids = np.array(candidates, dtype=np.int64)
+    return ids[np.lexsort((ids, -fused))]
 
 
 def labelled(retriever, queries, qrels, doc_of) -> dict:
@@ -40,8 +62,12 @@ def labelled(retriever, queries, qrels, doc_of) -> dict:
     def score(rankings) -> float:
         return round(float(np.mean([ndcg(document_ranking(rankings[q][0], doc_of, 10), qrels[q]) for q in judged])), 4)
 
-    return {"dense": score(dense), "lexical": score(lexical),
-            **{str(w): score({q: fuse(dense[q], lexical[q], w) for q in judged}) for w in WEIGHTS}}
+    result = {"dense": score(dense), "lexical": score(lexical),
+              "rrf": {str(w): score({q: fuse(dense[q], lexical[q], w) for q in judged}) for w in WEIGHTS}}
+    for name, normalise in NORMALISATIONS.items():
+        result[name] = {str(a): score({q: (combine(dense[q], lexical[q], a, normalise),) for q in judged})
+                        for a in ALPHAS}
+    return result
 
 
 def without(passage: str, query: str) -> str:
