@@ -32,7 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tables import DATA, RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 from vecsearch.corpus import read_corpus  # noqa: E402
-from vecsearch.encoder import EncoderConfig, RNNEncoder, batches_side_by_side, pad_batch  # noqa: E402
+from vecsearch.encoder import (  # noqa: E402
+    BFLOAT16_ENCODE_BATCH,
+    ENCODE_BATCH,
+    EncoderConfig,
+    RNNEncoder,
+    batches_side_by_side,
+    pad_batch,
+)
 from vecsearch.indexing import encoding_precision  # noqa: E402
 from vecsearch.tokenizer import train_tokenizer  # noqa: E402
 
@@ -208,9 +215,11 @@ def main() -> None:
     default = EncoderConfig(vocab)
     precision = encoding_precision("auto", default.cell)
     results["default_config"] = {"cell": default.cell, "precision": precision}
-    results["default"] = measure_rnn(texts, tokenizer, default, 64, precision)
-    results["default_float32"] = measure_rnn(texts, tokenizer, default, 64)
-    results["student_384"] = measure_rnn(texts, tokenizer, EncoderConfig(vocab, output_dim=384), 64, precision)
+    batch = BFLOAT16_ENCODE_BATCH if precision == "bfloat16" else ENCODE_BATCH
+    results["default_config"]["batch"] = batch
+    results["default"] = measure_rnn(texts, tokenizer, default, batch, precision)
+    results["default_float32"] = measure_rnn(texts, tokenizer, default, ENCODE_BATCH)
+    results["student_384"] = measure_rnn(texts, tokenizer, EncoderConfig(vocab, output_dim=384), batch, precision)
     # encode runs batches side by side, one thread each, except for the float32 LSTM's fused kernel
     gru = EncoderConfig(vocab, cell="gru")
     results["gru_int8_side_by_side"] = measure_rnn(texts, tokenizer, gru, 64, "int8")
@@ -252,7 +261,7 @@ def markdown(results: dict, argv: list[str]) -> str:
         "## Default configuration vs all-MiniLM-L6-v2, same texts",
     ]
     config = results["default_config"]
-    table = [[f"RNN default (Bi{config['cell'].upper()} 128, 256-d, {config['precision']}, batch 64)",
+    table = [[f"RNN default (Bi{config['cell'].upper()} 128, 256-d, {config['precision']}, batch {config['batch']})",
               results["default"]["tokens_per_s"], results["default"]["texts_per_s"]],
              ["RNN default in float32", results["default_float32"]["tokens_per_s"], results["default_float32"]["texts_per_s"]],
              [f"RNN distilled student (384-d, {config['precision']})", results["student_384"]["tokens_per_s"],

@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from vecsearch.encoder import CELLS, POOLINGS, ElmanCell, EncoderConfig, RNNEncoder, pad_batch
+from vecsearch.encoder import (
+    BFLOAT16_ENCODE_BATCH,
+    CELLS,
+    ENCODE_BATCH,
+    POOLINGS,
+    ElmanCell,
+    EncoderConfig,
+    RNNEncoder,
+    pad_batch,
+)
 from vecsearch.tokenizer import load_tokenizer, save_tokenizer, train_tokenizer, token_ids
 from vecsearch.training import TrainConfig, fit
 
@@ -56,6 +65,16 @@ def test_bfloat16_encoding_stays_near_float32(tokenizer, cell, output_dim):
     assert fast.dtype == np.float32 and np.allclose(np.linalg.norm(fast, axis=1), 1, atol=1e-5)
     assert float((exact * fast).sum(axis=1).min()) > 0.99  # bfloat16 keeps ~3 significant digits
     assert not torch.is_autocast_enabled("cpu")  # the setting does not outlive the call
+
+
+@pytest.mark.parametrize("bfloat16, batch", [(False, ENCODE_BATCH), (True, BFLOAT16_ENCODE_BATCH)])
+def test_the_default_batch_size_follows_the_precision(tokenizer, monkeypatch, bfloat16, batch):
+    encoder = RNNEncoder(EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8, cell="lstm"), tokenizer)
+    sizes = []
+    forward = RNNEncoder.forward
+    monkeypatch.setattr(RNNEncoder, "forward", lambda self, ids, lengths: sizes.append(len(ids)) or forward(self, ids, lengths))
+    encoder.encode(TEXTS * 20, bfloat16=bfloat16)  # 400 texts
+    assert max(sizes) == batch and sum(sizes) == 400
 
 
 def test_simple_cell_is_the_textbook_elman_cell():
