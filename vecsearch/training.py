@@ -52,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     minutes: float | None = None  # stop early once this much time has passed
     max_passages: int = 20_000  # train on a random sample of a larger corpus (bounds time and memory)
+    bfloat16: bool | None = None  # the encoder's forward passes in bfloat16; None: where encoding uses it (see forward_precision)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class TrainResult:
     steps: int
     seconds: float
     losses: list[float]
+    bfloat16: bool = False  # whether the forward passes ran in bfloat16
 
 
 def train_encoder(
@@ -76,8 +78,9 @@ def train_encoder(
 
     def step_loss() -> torch.Tensor:
         queries, documents, teacher = batches.next()
-        q = encoder(*pad_batch(encoder.tokenize(queries)))
-        d = encoder(*pad_batch(encoder.tokenize(documents)))
+        with forward_precision(config):
+            q = encoder(*pad_batch(encoder.tokenize(queries)))
+            d = encoder(*pad_batch(encoder.tokenize(documents)))
         return contrastive_loss(q, d, teacher, config)
 
     return encoder, optimize(encoder, step_loss, config, show_progress)
@@ -86,10 +89,12 @@ def train_encoder(
 def new_encoder(
     passages: list[str], doc_ids: list[str], encoder_config: EncoderConfig, tokenizer, config: TrainConfig
 ) -> tuple[RNNEncoder, TrainConfig]:
-    """A seeded, freshly initialised encoder, and `config` with its steps settled."""
+    """A seeded, freshly initialised encoder, and `config` with its steps and precision settled."""
     if len(set(doc_ids)) < 2:
         raise VecsearchError("training needs at least two documents")
     config = with_steps(config, len(passages))
+    if config.bfloat16 is None:
+        config = replace(config, bfloat16=encoder_config.cell == "lstm" and RNNEncoder.bfloat16_is_fast())
     torch.manual_seed(config.seed)
     encoder = RNNEncoder(encoder_config, tokenizer)
     initialise_embeddings(encoder, passages, config)
@@ -103,6 +108,19 @@ def with_steps(config: TrainConfig, passages: int) -> TrainConfig:
     if config.steps is not None:
         return config
     return replace(config, steps=min(800, max(150, (passages - 200) // 2)))
+
+
+def forward_precision(config: TrainConfig):
+    """The context the encoder's forward passes run in while training: bfloat16 autocast if
+    `config.bfloat16`, which `new_encoder` sets, as encoding does, for an LSTM on a CPU with
+    bfloat16 units (its fused oneDNN kernel then runs in bfloat16).
+
+    Only the forward passes: the encoder hands back float32 vectors, and the loss, the
+    backward pass and the optimizer step stay in float32. On Cranfield (self-supervised,
+    seed 0) 800 steps took 159 s against 217 s in float32, for nDCG@10 0.3105 against
+    0.3095; with the whole step under autocast, training failed (0.11).
+    """
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(config.bfloat16))
 
 
 def initialise_embeddings(encoder: RNNEncoder, passages: list[str], config: TrainConfig) -> None:
@@ -147,7 +165,7 @@ def optimize(encoder: RNNEncoder, step_loss, config: TrainConfig, show_progress:
         if config.minutes is not None and time.perf_counter() - started > config.minutes * 60:
             break
     encoder.eval()
-    return TrainResult(len(losses), time.perf_counter() - started, losses)
+    return TrainResult(len(losses), time.perf_counter() - started, losses, bool(config.bfloat16))
 
 
 def contrastive_loss(queries: torch.Tensor, documents: torch.Tensor, teacher: torch.Tensor, config: TrainConfig) -> torch.Tensor:
