@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -132,6 +134,21 @@ def test_training_runs_forward_passes_in_bfloat16_where_encoding_would(tokenizer
     _, settled = new_encoder(TEXTS, [str(i) for i in range(len(TEXTS))], config, tokenizer,
                              TrainConfig(steps=1, bfloat16=requested, embedding_init="random"))
     assert settled.bfloat16 is expected
+
+
+@pytest.mark.parametrize("bfloat16, steps", [(True, 225), (False, 150)])
+def test_distillation_takes_more_steps_when_its_forward_passes_run_in_bfloat16(tokenizer, bfloat16, steps):
+    from vecsearch.distillation import BFLOAT16_STEPS
+
+    config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8, cell="lstm")
+    doc_ids = [str(i) for i in range(len(TEXTS))]
+    train = TrainConfig(bfloat16=bfloat16, embedding_init="random")
+    _, settled = new_encoder(TEXTS, doc_ids, config, tokenizer, train, BFLOAT16_STEPS)
+    assert settled.steps == steps  # 150, the fewest the rule gives, times 1.5 in bfloat16
+    _, usual = new_encoder(TEXTS, doc_ids, config, tokenizer, train)
+    assert usual.steps == 150
+    _, fixed = new_encoder(TEXTS, doc_ids, config, tokenizer, replace(train, steps=7), BFLOAT16_STEPS)
+    assert fixed.steps == 7  # steps asked for are kept
 
 
 def test_bfloat16_training_follows_float32_training():
