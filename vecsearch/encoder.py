@@ -224,6 +224,12 @@ class RNNEncoder(nn.Module):
         except Exception:  # private torch API: absent or failing means no
             return False
 
+    @staticmethod
+    def runs_faster_in_bfloat16(cell: str) -> bool:
+        """Whether an encoder with this cell runs faster in bfloat16 here: an LSTM (one fused
+        oneDNN kernel) on a CPU with bfloat16 units. Encoding and training both follow it."""
+        return cell == "lstm" and RNNEncoder.bfloat16_is_fast()
+
     def quantized(self) -> "RNNEncoder":
         """An int8 copy for bulk encoding on CPU: dynamic quantization of the recurrent and linear layers.
 

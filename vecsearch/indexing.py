@@ -355,7 +355,7 @@ def encoding_precision(requested: str, cell: str) -> str:
     if cell == "lstm":
         from .encoder import RNNEncoder
 
-        return "bfloat16" if RNNEncoder.bfloat16_is_fast() else "float32"
+        return "bfloat16" if RNNEncoder.runs_faster_in_bfloat16(cell) else "float32"
     return "int8"
 
 

@@ -99,7 +99,7 @@ def new_encoder(
     if len(set(doc_ids)) < 2:
         raise VecsearchError("training needs at least two documents")
     if config.bfloat16 is None:
-        config = replace(config, bfloat16=encoder_config.cell == "lstm" and RNNEncoder.bfloat16_is_fast())
+        config = replace(config, bfloat16=RNNEncoder.runs_faster_in_bfloat16(encoder_config.cell))
     config = with_steps(config, len(passages), bfloat16_steps if config.bfloat16 else 1.0)
     torch.manual_seed(config.seed)
     encoder = RNNEncoder(encoder_config, tokenizer)
