@@ -33,11 +33,11 @@ from tables import DATA, RESULTS, chart, markdown_table, save_chart, write_resul
 
 from vecsearch.corpus import read_corpus  # noqa: E402
 from vecsearch.encoder import (  # noqa: E402
-    BFLOAT16_ENCODE_BATCH,
     ENCODE_BATCH,
     EncoderConfig,
     RNNEncoder,
     batches_side_by_side,
+    encode_batch_size,
     pad_batch,
 )
 from vecsearch.indexing import encoding_precision  # noqa: E402
@@ -214,9 +214,8 @@ def main() -> None:
     # as `vecsearch index` encodes: in the precision it picks for the cell, RNNEncoder.encode's default batch size
     default = EncoderConfig(vocab)
     precision = encoding_precision("auto", default.cell)
-    results["default_config"] = {"cell": default.cell, "precision": precision}
-    batch = BFLOAT16_ENCODE_BATCH if precision == "bfloat16" else ENCODE_BATCH
-    results["default_config"]["batch"] = batch
+    batch = encode_batch_size(precision == "bfloat16")
+    results["default_config"] = {"cell": default.cell, "precision": precision, "batch": batch}
     results["default"] = measure_rnn(texts, tokenizer, default, batch, precision)
     results["default_float32"] = measure_rnn(texts, tokenizer, default, ENCODE_BATCH)
     results["student_384"] = measure_rnn(texts, tokenizer, EncoderConfig(vocab, output_dim=384), batch, precision)

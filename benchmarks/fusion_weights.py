@@ -59,14 +59,14 @@ def labelled(retriever, queries, qrels, doc_of) -> dict:
     dense = {q: retriever._dense(queries[q], DEPTH) for q in judged}
     lexical = {q: retriever.lexical.search(queries[q], DEPTH) for q in judged}
 
-    def score(rankings) -> float:
-        return round(float(np.mean([ndcg(document_ranking(rankings[q][0], doc_of, 10), qrels[q]) for q in judged])), 4)
+    def score(ranked_ids) -> float:
+        """Mean nDCG@10 of a ranking (passage ids, best first) per query."""
+        return round(float(np.mean([ndcg(document_ranking(ranked_ids(q), doc_of, 10), qrels[q]) for q in judged])), 4)
 
-    result = {"dense": score(dense), "lexical": score(lexical),
-              "rrf": {str(w): score({q: fuse(dense[q], lexical[q], w) for q in judged}) for w in WEIGHTS}}
+    result = {"dense": score(lambda q: dense[q][0]), "lexical": score(lambda q: lexical[q][0]),
+              "rrf": {str(w): score(lambda q: fuse(dense[q], lexical[q], w)[0]) for w in WEIGHTS}}
     for name, normalise in NORMALISATIONS.items():
-        result[name] = {str(a): score({q: (combine(dense[q], lexical[q], a, normalise),) for q in judged})
-                        for a in ALPHAS}
+        result[name] = {str(a): score(lambda q: combine(dense[q], lexical[q], a, normalise)) for a in ALPHAS}
     return result
 
 

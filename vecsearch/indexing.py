@@ -350,13 +350,13 @@ def encoding_precision(requested: str, cell: str) -> str:
     Dynamic int8 quantization speeds up the GRU and Elman cells (~1.2x over float32,
     benchmarks/encode_throughput.py), which have no fused kernel to lose.
     """
+    from .encoder import RNNEncoder
+
     if requested != "auto":
         return requested
-    if cell == "lstm":
-        from .encoder import RNNEncoder
-
-        return "bfloat16" if RNNEncoder.runs_faster_in_bfloat16(cell) else "float32"
-    return "int8"
+    if RNNEncoder.runs_faster_in_bfloat16(cell):
+        return "bfloat16"
+    return "float32" if cell == "lstm" else "int8"
 
 
 def _encode(encoder, texts: list[str], precision: str, show_progress: bool) -> np.ndarray:

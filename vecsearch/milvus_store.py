@@ -43,6 +43,7 @@ MAX_VARCHAR = 65_535  # Milvus's limit, in bytes; a passage is at most ~13k char
 METRIC = "IP"  # inner product on unit vectors = cosine, as with FAISS
 # The FAISS index type chosen by size maps to the Milvus one; HNSW and IVF use FAISS's settings.
 INDEX_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT"}
+MILVUS_HNSW_NEIGHBOURS = 32  # as measured here; FAISS's graph has 64, for centred vectors (index.py)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _SCALARS = ("doc_id", "source", "position", "start", "text", "content_hash")
 
@@ -234,9 +235,6 @@ def write_collection(
             client.insert(name, rows)
         client.flush(name)  # sealed and persisted before CURRENT names the version
     return section
-
-
-MILVUS_HNSW_NEIGHBOURS = 32  # as measured here; FAISS's graph has 64, for centred vectors (index.py)
 
 
 def _index_parameters(index_type: str, count: int) -> dict:
