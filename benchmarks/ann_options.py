@@ -8,7 +8,9 @@ its --work folder). Its stored vectors are read back, the first 300 queries of
 the product builds them: HNSW over float16 codes of the raw vectors (M 32, as before)
 and of the vectors minus their mean (each M given; the product's is M 64); and, tried,
 a graph walked over 8-bit codes of the centred vectors whose candidates (all efSearch
-of them) are re-ranked by float16 copies (faiss IndexRefine).
+of them) are re-ranked by float16 copies (faiss IndexRefine); and the product's graph,
+walked over the centred vectors reduced by PCA to half their dimension, whose
+candidates (all efSearch of them) are re-ranked by float16 copies of the whole vectors (`build_index`).
 For each, recall@10 against exact search and the median time of one search on one
 thread, asking for 100 results as `Retriever.search` does. The graphs are
 timed in turns, --rounds times, so that a slow spell of the machine falls on all of them;
@@ -31,9 +33,9 @@ from query_latency import recall_at_10, time_searches  # noqa: E402
 from tables import markdown_table, real_queries, write_results  # noqa: E402
 
 from vecsearch import Retriever  # noqa: E402
-from vecsearch.index import HNSW_EF_CONSTRUCTION  # noqa: E402
+from vecsearch.index import HNSW_EF_CONSTRUCTION, build_index, graph_of  # noqa: E402
 
-EF_SEARCH = (128, 160, 192, 256)
+EF_SEARCH = (128, 160, 192, 224, 256)
 DEPTH = 100  # candidates Retriever.search asks for
 
 
@@ -60,14 +62,13 @@ def timed(build) -> tuple[object, float]:
     return index, round(time.perf_counter() - started, 1)
 
 
-def sweep(index, queries: np.ndarray, exact: np.ndarray) -> list[dict]:
+def sweep(index, queries: np.ndarray, exact: np.ndarray, rerank_all: bool = False) -> list[dict]:
     """Recall@10 and search p50 at each efSearch."""
-    reranked = isinstance(index, faiss.IndexRefine)
-    hnsw = (faiss.downcast_index(index.base_index) if reranked else index).hnsw
+    hnsw = graph_of(index).hnsw
     rows = []
     for ef in EF_SEARCH:
         hnsw.efSearch = ef
-        if reranked:
+        if rerank_all:
             index.k_factor = max(1.0, ef / DEPTH)  # the graph's whole candidate list is re-ranked
         latency, found = time_searches(index, queries, DEPTH)
         rows.append({"efSearch": ef, "recall@10": round(recall_at_10(found[:, :10], exact), 4), **latency})
@@ -95,6 +96,9 @@ def main() -> None:
     configurations = [("raw", "float16", 32, lambda: float16_graph(vectors, 32))]
     configurations += [("centred", "float16", m, lambda m=m: float16_graph(centred, m)) for m in args.neighbours]
     configurations.append(("centred", "8-bit, float16 re-rank", 64, lambda: reranked_8bit_graph(centred, 64)))
+    half = vectors.shape[1] // 2
+    configurations.append((f"centred, PCA to {half}", "float16, float16 re-rank (product)", 64,
+                           lambda: build_index(vectors, "hnsw").faiss))
     built = []
     for name, codes, neighbours, build in configurations:
         index, build_seconds = timed(build)
@@ -103,7 +107,7 @@ def main() -> None:
         print(f"built {name} {codes} M {neighbours} in {build_seconds} s", file=sys.stderr, flush=True)
     for _ in range(args.rounds):
         for entry, index in zip(results["graphs"], built):
-            entry["rounds"].append(sweep(index, queries, exact))
+            entry["rounds"].append(sweep(index, queries, exact, rerank_all="re-rank" in entry["codes"]))
             print(json.dumps({k: entry[k] for k in ("vectors", "codes", "M")} | {"sweep": entry["rounds"][-1]}),
                   file=sys.stderr, flush=True)
 

@@ -3,12 +3,22 @@ import numpy as np
 import pytest
 
 from vecsearch.errors import VecsearchError
-from vecsearch.index import OFFSET_FILENAME, build_index, choose_index_type, load_index, one_openmp_thread, save_index
+from vecsearch.index import (
+    OFFSET_FILENAME,
+    build_index,
+    choose_index_type,
+    graph_of,
+    load_index,
+    one_openmp_thread,
+    save_index,
+)
 
 
 def clustered(count: int, dim: int = 64, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(50, dim))
+    """Unit vectors around 50 fixed centres (the same for every seed, as queries and
+    passages share topics; queries about none of them would have no meaningful top 10)."""
+    centres = np.random.default_rng(0).normal(size=(50, dim))
+    rng = np.random.default_rng(seed + 1)
     vectors = centres[rng.integers(50, size=count)] + rng.normal(0, 0.3, (count, dim))
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
@@ -74,3 +84,22 @@ def test_a_single_query_runs_on_one_openmp_thread_and_the_setting_is_restored():
         assert faiss.omp_get_max_threads() == 2
     finally:
         faiss.omp_set_num_threads(original)
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf"])
+def test_stored_vectors_are_read_back_by_id_from_a_loaded_index(index_type, tmp_path):
+    vectors = clustered(3000)
+    save_index(build_index(vectors, index_type), tmp_path)
+    index = load_index(tmp_path)  # memory-mapped, as a query's feedback passages are read
+    ids = np.array([2999, 0, 17])
+    assert np.allclose(index.vectors(ids), vectors[ids], atol=2e-3)  # float16 copies in the graph
+
+
+def test_a_graph_walks_reduced_vectors_and_reranks_every_candidate_it_found(tmp_path):
+    vectors = clustered(3000)
+    index = build_index(vectors, "hnsw")
+    graph = graph_of(index.faiss)
+    assert graph.d == 32 and index.d == 64  # walked at half the dimension, answered at the whole
+    scores, found = index.search(vectors[:5], 3)
+    assert found.shape == (5, 3) and (found[:, 0] == np.arange(5)).all()
+    assert np.allclose(scores[:, 0], 1.0, atol=2e-3)  # exact cosines from the whole vectors
