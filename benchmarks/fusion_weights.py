@@ -56,7 +56,7 @@ def combine(dense: tuple, lexical: tuple, alpha: float, normalise) -> np.ndarray
 
 def labelled(retriever, queries, qrels, doc_of) -> dict:
     judged = [q for q in qrels if q in queries]
-    dense = {q: retriever._dense(queries[q], DEPTH) for q in judged}
+    dense = {q: retriever._dense(retriever.query_encoder.encode([queries[q]]), DEPTH) for q in judged}
     lexical = {q: retriever.lexical.search(queries[q], DEPTH) for q in judged}
 
     def score(ranked_ids) -> float:

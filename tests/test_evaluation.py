@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vecsearch.evaluation import ndcg, recall, reciprocal_rank, score_run
-from vecsearch.fusion import fuse
+from vecsearch.fusion import fuse, with_feedback
 
 
 def test_metrics_match_a_hand_computed_case():
@@ -25,6 +25,16 @@ def test_score_run_averages_over_judged_queries():
     metrics = score_run({"q1": ["a"], "q2": ["x", "b"]}, qrels)
     assert metrics["mrr@10"] == pytest.approx(0.75)
     assert metrics["recall@100"] == pytest.approx(1.0)
+
+
+def test_feedback_moves_the_query_toward_bm25s_best_passages():
+    stored = np.eye(6, dtype=np.float32)
+    query = np.array([[1, 0, 0, 0, 0, 0]], dtype=np.float32)
+    lexical = [np.array([2, 3, 4, 5])]  # BM25's ranking: only the first FEEDBACK_PASSAGES count
+    moved = with_feedback(query, lexical, lambda ids: stored[ids], passages=3)
+    expected = np.array([1, 0, 1 / 3, 1 / 3, 1 / 3, 0])  # q + mean(v2, v3, v4)
+    assert np.allclose(moved[0], expected / np.linalg.norm(expected))
+    assert np.allclose(with_feedback(query, [np.array([], dtype=np.int64)], lambda ids: stored[ids]), query)
 
 
 def test_fusion_rewards_agreement_and_respects_the_dense_weight():

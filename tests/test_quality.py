@@ -5,7 +5,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
+import numpy as np
+
 from vecsearch import Retriever
+from vecsearch.calibration import HYBRID_FLOOR
+from vecsearch.fusion import FEEDBACK_PASSAGES
 from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
 
@@ -14,11 +18,37 @@ from .conftest import TINY_ENCODER, cranfield_documents
 
 def test_the_index_records_a_calibrated_fusion(small_index):
     fusion = Retriever.load(small_index).manifest["fusion"]
-    assert fusion["method"] == "rrf" and fusion["dense_weight"] > 0
-    assert fusion["default_mode"] in ("dense", "lexical", "hybrid")
+    assert fusion["method"] == "rrf" and fusion["feedback_passages"] == FEEDBACK_PASSAGES
     scores = fusion["calibration"]["mrr@10"]
-    # the default is the mode that did best on the pseudo-queries
-    assert scores[fusion["default_mode"]] == max(scores.values())
+    # the dense side weighs what it scored on the pseudo-queries relative to BM25, at most 1
+    assert fusion["dense_weight"] == pytest.approx(min(scores["dense"] / scores["lexical"], 1.0), abs=1e-3)
+    expected = "hybrid" if scores["dense"] >= HYBRID_FLOOR * scores["lexical"] else "lexical"
+    assert fusion["default_mode"] == expected
+
+
+class ShuffledIndex:
+    """A dense side that knows nothing: every query gets the passages in a random order."""
+
+    def __init__(self, vectors):
+        self.vectors_ = vectors
+
+    def search(self, queries, k):
+        rng = np.random.default_rng(len(queries))
+        ids = np.stack([rng.permutation(len(self.vectors_))[:k] for _ in queries])
+        return np.zeros(ids.shape, dtype=np.float32), ids
+
+    def vectors(self, ids):
+        return self.vectors_[ids]
+
+
+def test_calibration_gives_a_useless_dense_side_next_to_no_weight_and_keeps_bm25_the_default(small_index):
+    from vecsearch.calibration import calibrate
+
+    retriever = Retriever.load(small_index)
+    passages = [p.text for p in retriever.store.iter_passages()]
+    vectors = retriever.index.reconstruct_n(0, retriever.index.ntotal)
+    fusion = calibrate(retriever.query_encoder, ShuffledIndex(vectors), retriever.lexical, passages, retriever.doc_ids)
+    assert fusion["dense_weight"] < 0.2 and fusion["default_mode"] == "lexical"
 
 
 def write_collection(folder, documents, queries, qrels):
@@ -119,3 +149,18 @@ def test_distillation_mixes_bm25_into_the_target_ranking_and_mines_hard_negative
     # never a passage of a document already in the batch (a and b), nor the same document twice
     assert len(negatives) == 2 and len(set(documents)) == 2
     assert not {sampler.doc_of[0], sampler.doc_of[2]} & set(documents)
+
+
+def test_hybrid_search_moves_the_dense_query_by_bm25s_best_passages_only_where_calibrated_so(small_index):
+    from vecsearch.fusion import fuse, with_feedback
+
+    retriever = Retriever.load(small_index)
+    query, fusion = "pressure distribution on a wing", retriever.manifest["fusion"]
+    lexical = retriever.lexical.search(query, 100)
+    vector = retriever.query_encoder.encode([query])
+    moved = with_feedback(vector, [lexical[0]], retriever.index.vectors, fusion["feedback_passages"])
+    rankings = [fuse(retriever._dense(v, 100), lexical, fusion["dense_weight"]) for v in (moved, vector)]
+    assert rankings[0][0].tolist() != rankings[1][0].tolist()
+    for ids, scores in rankings:
+        assert retriever.search(query, k=10, mode="hybrid") == retriever._hits(ids, scores, 10)
+        fusion["feedback_passages"] = 0  # as in an index calibrated before feedback existed

@@ -353,10 +353,14 @@ class MilvusCollection:
             yield _passage(row)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors with these passage ids (to carry them into the next version)."""
+        """The stored vectors with these passage ids (a query's feedback passages, or those
+        carried into the next version)."""
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0:
             return np.empty((0, self.d), dtype=np.float32)
+        if len(ids) <= READ_BATCH:  # a few: fetched by id; many: one pass over the collection
+            rows = self._rows(ids.tolist(), ["vector"])
+            return np.array([rows[i]["vector"] for i in ids.tolist()], dtype=np.float32)
         stored = np.empty((self.ntotal, self.d), dtype=np.float32)
         for row in self._scan(["vector"]):
             stored[row["id"]] = row["vector"]

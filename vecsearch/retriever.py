@@ -14,7 +14,7 @@ import numpy as np
 
 from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, Document, content_hash, iter_documents
 from .errors import VecsearchError
-from .fusion import fuse
+from .fusion import fuse, with_feedback
 from .backends import backend_of, open_backend
 from .indexdir import open_version, read_manifest, remove_leftovers, size_on_disk, writer_lock
 from .index import one_openmp_thread
@@ -139,16 +139,25 @@ class Retriever:
             raise VecsearchError(f"k must be between 1 and {MAX_K}")
         depth = max(4 * k, 100)  # passages per side before grouping by document
         if mode == "dense":
-            ids, scores = self._dense(query, depth)
+            ids, scores = self._dense(self.query_encoder.encode([query]), depth)
         elif mode == "lexical":
             ids, scores = self.lexical.search(query, depth)
         else:
-            weight = self.manifest.get("fusion", {}).get("dense_weight", 1.0)
-            ids, scores = fuse(self._dense(query, depth), self.lexical.search(query, depth), weight)
+            ids, scores = self._hybrid(query, depth)
         return self._hits(ids, scores, k)
 
-    def _dense(self, query: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    def _hybrid(self, query: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 first; then the dense side, with the query vector moved toward BM25's best
+        passages if the index was calibrated so (fusion.py); then the two fused."""
+        fusion = self.manifest.get("fusion", {})
+        lexical = self.lexical.search(query, depth)
         vector = self.query_encoder.encode([query])
+        if fusion.get("feedback_passages"):  # absent from indexes calibrated before feedback existed
+            vector = with_feedback(vector, [lexical[0]], self.index.vectors, fusion["feedback_passages"])
+        return fuse(self._dense(vector, depth), lexical, fusion.get("dense_weight", 1.0))
+
+    def _dense(self, vector: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """The passages nearest to a query vector (shape (1, d)), best first, with their scores."""
         with one_openmp_thread():
             scores, ids = self.index.search(vector, min(depth, self.index.ntotal))
         keep = ids[0] >= 0
