@@ -1,12 +1,16 @@
 """What calibration picks against what the labels would: hybrid nDCG@10 by dense weight,
-for the product's fusion (weighted RRF) and for normalised-score combinations.
+for the product's fusion (weighted RRF, its dense side searching with the query vector
+moved toward BM25's top passages), for RRF without that feedback, and for
+normalised-score combinations.
 
     python benchmarks/fusion_weights.py MODEL_DIR ../shared/data/cranfield [--json]
 
 MODEL_DIR is a trained encoder (`vecsearch train COLLECTION/corpus.jsonl -o MODEL_DIR`).
 The collection is indexed with it (no training), which runs the label-free calibration
 as `vecsearch index` does; then the collection's real queries are fused at each of
-calibration's weights and scored with their qrels; and, for comparison, fused by a convex
+calibration's weights and scored with their qrels, with and without feedback, and at
+the weight calibration chose (`hybrid_at_calibrated_weight`, what `vecsearch eval`
+reports as hybrid); and, for comparison, fused by a convex
 combination α·dense + (1 - α)·BM25 of scores normalised per query (min-max or z-score over
 each side's top 100), at each α. Beside them, the pseudo-query MRR@10
 that calibration maximised, and that of inverse-cloze pseudo-queries (the query's span
@@ -27,7 +31,7 @@ from vecsearch import Retriever
 from vecsearch.calibration import WEIGHTS
 from vecsearch.encoder import RNNEncoder
 from vecsearch.evaluation import document_ranking, load_collection, ndcg, reciprocal_rank
-from vecsearch.fusion import fuse
+from vecsearch.fusion import fuse, with_feedback
 from vecsearch.index import build_index
 from vecsearch.lexical import LexicalIndex
 from vecsearch.pseudoqueries import PseudoQueries
@@ -56,14 +60,21 @@ def combine(dense: tuple, lexical: tuple, alpha: float, normalise) -> np.ndarray
 
 def labelled(retriever, queries, qrels, doc_of) -> dict:
     judged = [q for q in qrels if q in queries]
-    dense = {q: retriever._dense(retriever.query_encoder.encode([queries[q]]), DEPTH) for q in judged}
+    vectors = {q: retriever.query_encoder.encode([queries[q]]) for q in judged}
+    dense = {q: retriever._dense(vectors[q], DEPTH) for q in judged}
     lexical = {q: retriever.lexical.search(queries[q], DEPTH) for q in judged}
+    moved = {q: retriever._dense(with_feedback(vectors[q], [lexical[q][0]], retriever.index.vectors), DEPTH)
+             for q in judged}
 
     def score(ranked_ids) -> float:
         """Mean nDCG@10 of a ranking (passage ids, best first) per query."""
         return round(float(np.mean([ndcg(document_ranking(ranked_ids(q), doc_of, 10), qrels[q]) for q in judged])), 4)
 
+    calibrated = retriever.manifest["fusion"]["dense_weight"]
     result = {"dense": score(lambda q: dense[q][0]), "lexical": score(lambda q: lexical[q][0]),
+              "dense_with_feedback": score(lambda q: moved[q][0]),
+              "hybrid_at_calibrated_weight": score(lambda q: fuse(moved[q], lexical[q], calibrated)[0]),
+              "rrf_feedback": {str(w): score(lambda q: fuse(moved[q], lexical[q], w)[0]) for w in WEIGHTS},
               "rrf": {str(w): score(lambda q: fuse(dense[q], lexical[q], w)[0]) for w in WEIGHTS}}
     for name, normalise in NORMALISATIONS.items():
         result[name] = {str(a): score(lambda q: combine(dense[q], lexical[q], a, normalise)) for a in ALPHAS}

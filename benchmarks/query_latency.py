@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tables import RESULTS, chart, markdown_table, real_queries, save_chart, write_results  # noqa: E402
 
-from vecsearch.index import HNSW_NEIGHBOURS, build_index, one_openmp_thread  # noqa: E402
+from vecsearch.index import HNSW_NEIGHBOURS, build_index, graph_of, one_openmp_thread  # noqa: E402
 
 HNSW_EF = (16, 32, 64, 128)
 REAL_HNSW_EF = (64, 128, 160, 192, 256)  # real vectors need more than synthetic ones
@@ -84,7 +84,7 @@ def faiss_sweep(sizes: list[int], dim: int, hnsw_max: int) -> list[dict]:
             build_seconds = round(time.perf_counter() - started, 1)
             for value in parameters:
                 if kind == "hnsw":
-                    index.faiss.hnsw.efSearch = value
+                    graph_of(index.faiss).hnsw.efSearch = value
                 else:
                     index.faiss.nprobe = value
                 latency, found = time_searches(index, queries)
@@ -114,8 +114,8 @@ def end_to_end(index_dir: Path) -> dict:
     _, exact = build_index(vectors, "flat").search(query_vectors, 10)
     _, found = retriever.index.search(query_vectors, 10)
     result["recall@10_vs_exact"] = round(recall_at_10(found, exact), 4)
-    if isinstance(retriever.index.faiss, faiss.IndexHNSW):
-        graph = retriever.index.faiss.hnsw
+    if graph_of(retriever.index.faiss) is not None:
+        graph = graph_of(retriever.index.faiss).hnsw
         result["efSearch"], result["M"] = graph.efSearch, HNSW_NEIGHBOURS
         result["centred"] = retriever.index.offset is not None
         result["efSearch_sweep"] = []

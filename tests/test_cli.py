@@ -43,6 +43,8 @@ def test_human_output_and_info(runner, cli_index):
     assert info.exit_code == 0 and "documents" in info.stdout and "80" in info.stdout
     details = json.loads(runner.invoke(main, ["info", "--index", str(cli_index), "--json"]).stdout)
     assert details["documents"] == 80 and details["index_type"] == "flat"
+    hybrid = f"dense weight {details['fusion']['dense_weight']}, query vector moved toward BM25's top 3 passages"
+    assert hybrid in info.stdout
 
 
 def test_index_directory_comes_from_the_environment(runner, cli_index):

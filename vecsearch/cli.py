@@ -395,11 +395,21 @@ def info(index_dir, as_json):
         "index type": details["index_type"],
         "backend": _describe_backend(details["backend"]),
         "default mode": details["default_mode"],
+        "hybrid": _describe_fusion(details["fusion"]),
         "size on disk": f"{details['size_bytes'] / 1e6:.1f} MB",
         "created": details["created"],
     }
     for name, value in rows.items():
         click.echo(f"{name:>13}  {value}")
+
+
+def _describe_fusion(fusion: dict) -> str:
+    if not fusion:
+        return "reciprocal-rank fusion, equal weights"
+    text = f"reciprocal-rank fusion, dense weight {fusion['dense_weight']}"
+    if fusion.get("feedback_passages"):
+        text += f", query vector moved toward BM25's top {fusion['feedback_passages']} passages"
+    return text
 
 
 def _require(modules: list[str], extra: str, purpose: str) -> None:
