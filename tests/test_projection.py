@@ -66,14 +66,11 @@ def test_a_missing_extra_is_named_in_one_line(small_index, monkeypatch, command,
 
 @pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf"])
 def test_stored_vectors_come_back_from_every_index_type(tmp_path, index_type):
-    from types import SimpleNamespace
-
     from vecsearch.index import build_index, load_index, save_index
-    from vecsearch.projection import passage_vectors, vector_source
 
     vectors = np.random.default_rng(0).normal(size=(400, 16)).astype(np.float32)
     save_index(build_index(vectors, index_type), tmp_path)
-    retriever = SimpleNamespace(index=load_index(tmp_path), version_dir=tmp_path, manifest={})  # memory-mapped, as readers open it
+    index = load_index(tmp_path)  # memory-mapped, as readers open it
     # HNSW keeps float16 copies of the centred vectors (11-bit mantissa, values up to ~4 here)
     tolerance = 2e-3 if index_type == "hnsw" else 1e-5
-    assert np.allclose(passage_vectors(vector_source(retriever), [3, 0, 399]), vectors[[3, 0, 399]], atol=tolerance)
+    assert np.allclose(index.vectors([3, 0, 399]), vectors[[3, 0, 399]], atol=tolerance)

@@ -56,6 +56,7 @@ class DenseIndex:
     def __init__(self, index: faiss.Index, offset: np.ndarray | None = None):
         self.faiss = index
         self.offset = None if offset is None else np.asarray(offset, dtype=np.float32)
+        self.graph = graph_of(index)  # found once: searches read its efSearch
 
     @property
     def ntotal(self) -> int:
@@ -68,15 +69,19 @@ class DenseIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         depth = k
         if isinstance(self.faiss, faiss.IndexRefine):  # all the graph's candidates are re-ranked
-            depth = min(max(k, graph_of(self.faiss).hnsw.efSearch), self.faiss.ntotal)
+            depth = min(max(k, self.graph.hnsw.efSearch), self.faiss.ntotal)
         scores, ids = self.faiss.search(queries, depth)
         scores, ids = scores[:, :k], ids[:, :k]
         if self.offset is not None:
             scores += (queries @ self.offset)[:, None]
         return scores, ids
 
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors with these ids (an IVF index makes its id map on first use)."""
+    def vectors(self, ids) -> np.ndarray:
+        """The stored vectors with these ids, float32 (len(ids), d), from any index type (an
+        IVF index, memory-mapped or not, makes its id map on first use)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.empty((0, self.d), dtype=np.float32)
         if isinstance(self.faiss, faiss.IndexIVF) and self.faiss.direct_map.type == faiss.DirectMap.NoMap:
             self.faiss.make_direct_map()
         return self.reconstruct_batch(ids)
@@ -192,27 +197,14 @@ def _read(directory: str | Path, flags: int = 0) -> DenseIndex:
     return DenseIndex(index, offset)
 
 
-def reconstructable_index(directory: str | Path) -> DenseIndex:
-    """The saved index read into memory, able to give back any stored vector by id (an IVF
-    index gets the direct map that a memory-mapped one cannot build)."""
-    index = _read(directory)
-    if isinstance(index.faiss, faiss.IndexIVF):
-        index.faiss.make_direct_map()
-    return index
-
-
 def stored_vectors(directory: str | Path, ids: np.ndarray) -> np.ndarray:
     """The vectors with these ids, read back from a saved index of any type (for copying
     unchanged passages into the next version without encoding them again)."""
-    index = reconstructable_index(directory)
-    ids = np.asarray(ids, dtype=np.int64)
-    if len(ids) == 0:
-        return np.empty((0, index.d), dtype=np.float32)
-    return index.reconstruct_batch(ids)
+    return _read(directory).vectors(ids)
 
 
 def describe(index: DenseIndex) -> str:
-    if graph_of(index.faiss) is not None:
+    if index.graph is not None:
         return "hnsw"
     if isinstance(index.faiss, faiss.IndexIVF):
         return "ivf"

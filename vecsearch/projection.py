@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import backend_of
-from .index import describe, reconstructable_index
 
 MAX_POINTS = 5000
 MAX_GROUPS = 12  # colours a reader can tell apart; the rest are "other"
@@ -67,27 +65,6 @@ def sample_ids(count: int, limit: int = MAX_POINTS, seed: int = 0) -> np.ndarray
     return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False)).astype(np.int64)
 
 
-def vector_source(retriever):
-    """What gives back `retriever`'s stored vectors by id: on FAISS its own index, except for
-    IVF, which needs a direct map that a memory-mapped index cannot build (then a copy in
-    memory); on Milvus the collection."""
-    if backend_of(retriever.manifest)["name"] != "faiss":
-        return retriever.store
-    if describe(retriever.index) == "ivf":
-        return reconstructable_index(retriever.version_dir)
-    return retriever.index
-
-
-def passage_vectors(source, ids) -> np.ndarray:
-    """The stored vectors of these passages (float32, (len(ids), d)) from a `vector_source`."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if len(ids) == 0:
-        return np.empty((0, source.d), dtype=np.float32)
-    if hasattr(source, "reconstruct_batch"):
-        return source.reconstruct_batch(ids)
-    return np.asarray(source.vectors(ids), dtype=np.float32)
-
-
 def source_group(source: str) -> str:
     """The folder a passage's source file is in (TOP_LEVEL for files at the top of the corpus)."""
     return posixpath.dirname(source.replace("\\", "/")) or TOP_LEVEL
@@ -97,7 +74,7 @@ def embedding_map(retriever, limit: int = MAX_POINTS) -> EmbeddingMap:
     """The map of `retriever`'s index: PCA of a sample of at most `limit` passage vectors."""
     total = retriever.index.ntotal
     ids = sample_ids(total, limit)
-    vectors = passage_vectors(vector_source(retriever), ids)
+    vectors = retriever.index.vectors(ids)  # FAISS or Milvus, by id
     projection = Projection.fit(vectors) if len(ids) else Projection(np.zeros(retriever.index.d), np.zeros((2, retriever.index.d)))
     folders = [source_group(s) for s in retriever.store.sources_of(ids.tolist())]
     groups, group = _number_groups(folders)

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from . import __version__
 from .errors import VecsearchError
 from .live import LiveIndex
-from .projection import embedding_map, passage_vectors, vector_source
+from .projection import embedding_map
 from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS
 
 MAX_K = 100
@@ -183,8 +183,7 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
             hits = retriever.search(q, k=k, mode=mode)
             projection = live.cached(retriever, "map", embedding_map).projection
             query_point = projection.project(retriever.query_encoder.encode([q]))[0]
-            vectors = live.cached(retriever, "vectors", vector_source)
-            hit_points = projection.project(passage_vectors(vectors, [hit.passage_id for hit in hits]))
+            hit_points = projection.project(retriever.index.vectors([hit.passage_id for hit in hits]))
             return {
                 "version": retriever.version_dir.name,
                 "hits": [hit.to_dict() for hit in hits],
