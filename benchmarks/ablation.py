@@ -42,9 +42,11 @@ for setting in sys.argv[2:] or ["{}"]:
             retriever.manifest["fusion"] = {**fusion, "dense_weight": weight}
             by_weight[weight] = evaluate(retriever, queries, qrels, modes=("hybrid",))[0]["hybrid"]["ndcg@10"]
         training = retriever.manifest["training"] or {}  # None when "model" skipped training
+        timings = retriever.manifest.get("timings")
         retriever.close()
     print(json.dumps({"setting": overrides, "ndcg@10": {name: system["ndcg@10"] for name, system in systems.items()},
                       "systems": systems, "hybrid_ndcg@10_by_weight": by_weight,
                       "fusion": {k: fusion[k] for k in ("dense_weight", "default_mode")},
                       "calibration": fusion["calibration"]["mrr@10"],
-                      "train_seconds": training.get("seconds"), "steps": training.get("steps")}), flush=True)
+                      "train_seconds": training.get("seconds"), "steps": training.get("steps"),
+                      "timings": timings}), flush=True)

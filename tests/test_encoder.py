@@ -138,7 +138,7 @@ def test_training_runs_forward_passes_in_bfloat16_where_encoding_would(tokenizer
 
 @pytest.mark.parametrize("bfloat16, steps", [(True, 225), (False, 150)])
 def test_distillation_takes_more_steps_when_its_forward_passes_run_in_bfloat16(tokenizer, bfloat16, steps):
-    from vecsearch.distillation import BFLOAT16_STEPS
+    from vecsearch.distillation import BFLOAT16_STEPS, WINDOW_STEPS
 
     config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8, cell="lstm")
     doc_ids = [str(i) for i in range(len(TEXTS))]
@@ -149,6 +149,8 @@ def test_distillation_takes_more_steps_when_its_forward_passes_run_in_bfloat16(t
     assert usual.steps == 150
     _, fixed = new_encoder(TEXTS, doc_ids, config, tokenizer, replace(train, steps=7), BFLOAT16_STEPS)
     assert fixed.steps == 7  # steps asked for are kept
+    _, windowed = new_encoder(TEXTS, doc_ids, config, tokenizer, train, BFLOAT16_STEPS, WINDOW_STEPS)
+    assert windowed.steps == 2 * steps  # distillation on windows of passages: steps cost half
 
 
 def test_bfloat16_training_follows_float32_training():

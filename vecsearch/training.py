@@ -47,6 +47,7 @@ class TrainConfig:
     teacher_weight: float = 0.5  # weight of the BM25 soft-target loss (0 = InfoNCE only)
     teacher_temperature: float = 0.1  # of the per-query max-normalised BM25 scores
     lexical_share: float = 0.0  # distillation: share of BM25's ranking in the target ranking
+    distil_words: int = 96  # distillation: passages are seen as windows this long (0: whole), twice the steps
     distil_negatives: bool = False  # distillation: one hard negative per query (teacher + BM25); 2x the step's cost
     embedding_init: str = "ppmi"  # "ppmi" (corpus co-occurrence + SVD) or "random"
     seed: int = 0
@@ -93,14 +94,16 @@ def new_encoder(
     tokenizer,
     config: TrainConfig,
     bfloat16_steps: float = 1.0,
+    steps_scale: float = 1.0,
 ) -> tuple[RNNEncoder, TrainConfig]:
     """A seeded, freshly initialised encoder, and `config` with its precision and steps
-    settled (`bfloat16_steps` times the usual steps when the forward passes run in bfloat16)."""
+    settled: `steps_scale` times the usual steps, and `bfloat16_steps` times that again
+    when the forward passes run in bfloat16."""
     if len(set(doc_ids)) < 2:
         raise VecsearchError("training needs at least two documents")
     if config.bfloat16 is None:
         config = replace(config, bfloat16=RNNEncoder.runs_faster_in_bfloat16(encoder_config.cell))
-    config = with_steps(config, len(passages), bfloat16_steps if config.bfloat16 else 1.0)
+    config = with_steps(config, len(passages), steps_scale * (bfloat16_steps if config.bfloat16 else 1.0))
     torch.manual_seed(config.seed)
     encoder = RNNEncoder(encoder_config, tokenizer)
     initialise_embeddings(encoder, passages, config)
