@@ -37,14 +37,13 @@ from vecsearch.encoder import (  # noqa: E402
     EncoderConfig,
     RNNEncoder,
     batches_side_by_side,
-    encode_batch_size,
     pad_batch,
 )
 from vecsearch.indexing import encoding_precision  # noqa: E402
 from vecsearch.tokenizer import train_tokenizer  # noqa: E402
 
 GATES = {"simple": 1, "gru": 3, "lstm": 4}
-BATCH_SIZES = (1, 8, 32, 128, 512)
+BATCH_SIZES = (1, 8, 32, 64, 128, 512)
 SWEEP = (("simple", "float32"), ("gru", "float32"), ("lstm", "float32"), ("gru", "int8"), ("lstm", "int8"),
          ("lstm", "bfloat16"))
 
@@ -214,7 +213,7 @@ def main() -> None:
     # as `vecsearch index` encodes: in the precision it picks for the cell, RNNEncoder.encode's default batch size
     default = EncoderConfig(vocab)
     precision = encoding_precision("auto", default.cell)
-    batch = encode_batch_size(precision == "bfloat16")
+    batch = ENCODE_BATCH
     results["default_config"] = {"cell": default.cell, "precision": precision, "batch": batch}
     results["default"] = measure_rnn(texts, tokenizer, default, batch, precision)
     results["default_float32"] = measure_rnn(texts, tokenizer, default, ENCODE_BATCH)
