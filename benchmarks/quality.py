@@ -51,15 +51,16 @@ def teacher_reference(data_dir: Path, passage_words: int = PASSAGE_WORDS) -> dic
     query_vectors = teacher.encode([queries[q] for q in query_ids], batch_size=64, normalize_embeddings=True)
     lexical = LexicalIndex.build(texts)
 
+    nearest = lambda vector: np.argsort(-(passage_vectors @ vector), kind="stable")[:400]  # noqa: E731
     dense_run, hybrid_run, feedback_run, lexical_run = {}, {}, {}, {}
     for qid, vector in zip(query_ids, query_vectors):
-        dense_ids = np.argsort(-(passage_vectors @ vector), kind="stable")[:400]
+        dense_ids = nearest(vector)
         dense_run[qid] = document_ranking(dense_ids, doc_of)
         lexical_ids, lexical_scores = lexical.search(queries[qid], 400)
         lexical_run[qid] = document_ranking(lexical_ids, doc_of)
         hybrid_run[qid] = document_ranking(fuse((dense_ids, dense_ids), (lexical_ids, lexical_scores))[0], doc_of)
         moved = with_feedback(vector[None], [lexical_ids], lambda ids: passage_vectors[ids])[0]
-        moved_ids = np.argsort(-(passage_vectors @ moved), kind="stable")[:400]
+        moved_ids = nearest(moved)
         fused = fuse((moved_ids, moved_ids), (lexical_ids, lexical_scores))[0]
         feedback_run[qid] = document_ranking(fused, doc_of)
     rounded = lambda metrics: {k: round(v, 4) for k, v in metrics.items()}  # noqa: E731

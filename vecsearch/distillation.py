@@ -108,7 +108,7 @@ def distil_encoder(
     for index, passage in enumerate(sources.tolist()):
         queries_of.setdefault(passage, []).append(index)
     with_queries = np.array(sorted(queries_of))
-    views_of = passage_of.argsort(kind="stable").reshape(len(passages), -1)  # each passage's views
+    views_of = np.arange(len(views)).reshape(len(passages), -1)  # each passage's views, side by side
 
     def step_loss() -> torch.Tensor:
         count = min(config.batch_size, len(with_queries))
@@ -141,7 +141,8 @@ def distil_encoder(
 
 def passage_views(sampler: PseudoQueries, words: int) -> tuple[list[str], np.ndarray]:
     """What the student sees of each passage: WINDOWS_PER_PASSAGE random windows of at most
-    `words` words (or the passage whole if `words` is 0), and the passage of each view."""
+    `words` words (or the passage whole if `words` is 0), and the passage of each view;
+    each passage's views are next to each other, in passage order."""
     count = len(sampler.passages)
     if not words:
         return list(sampler.passages), np.arange(count)

@@ -200,8 +200,8 @@ class RNNEncoder(nn.Module):
                 return self(*pad_batch(batch, self.config.pad_id)).numpy()  # float32 either way
 
         # int8 copies are not nn.LSTM; in bfloat16 the fused kernel gains from batches side by side too
-        fused = not bfloat16 and any(isinstance(layer, nn.LSTM) for layer in self.directions)
-        with batches_side_by_side(enabled=not fused) as run:
+        one_at_a_time = not bfloat16 and any(isinstance(layer, nn.LSTM) for layer in self.directions)
+        with batches_side_by_side(enabled=not one_at_a_time) as run:
             for offset in range(0, len(texts), ENCODE_CHUNK):
                 ids = self.tokenize(list(texts[offset : offset + ENCODE_CHUNK]))
                 order = np.argsort([len(s) for s in ids], kind="stable")

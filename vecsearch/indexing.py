@@ -204,13 +204,12 @@ def write_version(
         started = time.perf_counter()
         # an update encodes its new passages as the index's others were
         precision = previous_manifest["index"].get("precision", "float32") if reuse else encoding_precision(options.precision, encoder.config.cell)
-        new_vectors = (
-            _encode(encoder, fresh_texts, precision, options.show_progress)
-            if fresh_texts
-            else np.empty((0, carried_vectors.shape[1]), dtype=np.float32)
-        )
+        if fresh_texts:
+            new_vectors = _encode(encoder, fresh_texts, precision, options.show_progress)
+            _return_freed_memory()  # the token ids of every chunk, before the graph is built
+        else:
+            new_vectors = np.empty((0, carried_vectors.shape[1]), dtype=np.float32)
         vectors = np.concatenate([carried_vectors, new_vectors]) if reuse else new_vectors
-        _return_freed_memory()  # the token ids of every chunk, before the graph is built
         timings["encode"] = time.perf_counter() - started
 
         started = time.perf_counter()
