@@ -8,9 +8,12 @@ Each index version gets its own collection, `<prefix>_v000007`, written in full 
 the version is staged and published by the same `CURRENT` swap as the FAISS files; it
 is never changed afterwards, so passage ids stay the row numbers 0..n-1 that BM25 uses,
 and readers never see a half-written collection. The version folder holds a marker
-(`backend.json`) naming the collection, written before the collection is created, so
-whoever removes the folder - a writer cleaning up a crashed or superseded version -
-drops the collection too (indexdir calls `release`).
+(`backend.json`) naming the collection, written once Milvus answers and before the
+collection is created, so whoever removes the folder - a writer cleaning up a crashed
+or superseded version - drops the collection too (indexdir calls `release`). A writer
+killed while Milvus Lite creates a collection leaves its folder without schema.json,
+which Lite neither lists nor drops and which makes the name unusable: the next writer
+removes it (`_remove_half_made`).
 
 A row is one passage: id (primary key, the passage id), doc_id, source, position,
 start, text, content_hash (of its document) and vector - no second store to keep in
@@ -24,6 +27,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -198,7 +202,6 @@ def write_collection(
         "index_type": index["index_type"], "metric": METRIC, "index_params": index["params"],
         "search_params": index["search"],
     }
-    (version_dir / MARKER).write_text(json.dumps(section, indent=2) + "\n")
     hashes = {d.id: d.content_hash for d in documents}
     for passage in passages:  # checked before anything is created; only whitespace runs can get this long
         for field in ("text", "doc_id", "source"):
@@ -208,6 +211,9 @@ def write_collection(
                     f"document {passage.doc_id[:200]}: a passage's {field} is over Milvus's {MAX_VARCHAR:,} bytes"
                 )
     with connection(settings["uri"]) as client:
+        # only now: a marker naming a database that cannot be opened would keep the staging folder
+        (version_dir / MARKER).write_text(json.dumps(section, indent=2) + "\n")
+        _remove_half_made(settings["uri"], name)
         if client.has_collection(name):
             raise VecsearchError(
                 f"collection {name} already exists at {settings['uri']} and is not this index's; "
@@ -256,10 +262,13 @@ def release(version_dir: Path) -> bool:
         section = json.loads((version_dir / MARKER).read_text())
     except (OSError, ValueError):
         return True  # no marker: no collection was created for this folder
+    if is_lite(section.get("uri", "")) and not Path(section["uri"]).exists():
+        return True  # no Milvus Lite database, so no collection in it
     try:
         with connection(section["uri"]) as client:
             if client.has_collection(section["collection_name"]):
                 client.drop_collection(section["collection_name"])
+            _remove_half_made(section["uri"], section["collection_name"])
         return True
     except Exception as error:  # VecsearchError, or whatever pymilvus raises
         import sys
@@ -267,6 +276,21 @@ def release(version_dir: Path) -> bool:
         print(f"warning: could not drop Milvus collection {section.get('collection_name')}: {_reason(error)}; "
               "a later write will try again", file=sys.stderr)
         return False
+
+
+def _remove_half_made(uri: str, name: str) -> None:
+    """Remove what Milvus Lite keeps of a collection whose creation was killed: its folder, without
+    the schema.json written last. Call with the database open (Milvus Lite then locks it against other
+    processes) and the index's writer lock held (no other writer of this index creates `name`)."""
+    if not is_lite(uri):
+        return  # a server creates collections whole
+    try:
+        from milvus_lite.db import COLLECTIONS_DIRNAME, SCHEMA_FILENAME
+    except ImportError:  # a Milvus Lite without this layout
+        return
+    folder = Path(uri) / COLLECTIONS_DIRNAME / name
+    if folder.is_dir() and not (folder / SCHEMA_FILENAME).exists():
+        shutil.rmtree(folder)
 
 
 class MilvusCollection:
@@ -311,6 +335,10 @@ class MilvusCollection:
         for start in range(0, len(ids), READ_BATCH):
             for row in self.client.get(self.name, ids=ids[start : start + READ_BATCH], output_fields=fields):
                 rows[int(row["id"])] = row
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            raise VecsearchError(f"Milvus collection {self.name} at {self.uri} is damaged: passage {missing[0]} "
+                                 f"is missing ({len(missing)} of the {len(ids)} asked for)")
         return rows
 
     def _scan(self, fields: list[str]) -> Iterator[dict]:
