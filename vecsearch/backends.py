@@ -4,6 +4,8 @@ the version folder) or `milvus` (one collection per version, see milvus_store.py
 Either way a version opens as a pair (dense index, passage store) with the same methods,
 so the retriever and the indexer do not care which backend they hold. The manifest's
 `backend` section says which one a version uses (absent: faiss, as before this existed).
+Opening a version checks its files against the manifest's record of them (indexdir.check_files),
+after the loaders, whose own messages say more about a file they cannot read at all.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VecsearchError
+from .index import FILENAME as DENSE_FILE
 from .index import load_index, save_index, stored_vectors
+from .indexdir import check_files
 from .store import PassageStore, write_store
 
 BACKENDS = ("faiss", "milvus")
@@ -23,8 +27,8 @@ BACKENDS = ("faiss", "milvus")
 class FaissStore(PassageStore):
     """The SQLite passage store of a FAISS version, with the version's stored vectors."""
 
-    def __init__(self, directory: str | os.PathLike):
-        super().__init__(directory)
+    def __init__(self, directory: str | os.PathLike, passages: int | None = None):
+        super().__init__(directory, passages)
         self.directory = Path(directory)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
@@ -37,13 +41,21 @@ def backend_of(manifest: dict | None) -> dict:
 
 
 def open_store(version_dir: Path, manifest: dict):
-    """The passage store of a version (with `vectors(ids)`), without its dense index."""
+    """The passage store of a version (with `vectors(ids)`), without its dense index, once the
+    version's files match the manifest's record of them."""
     section = backend_of(manifest)
     if section["name"] == "milvus":
         from .milvus_store import MilvusCollection
 
+        _check_files(version_dir, manifest)  # before connecting: the files are all a Milvus version has here
         return MilvusCollection(section, manifest)
-    return FaissStore(version_dir)
+    store = FaissStore(version_dir, _passage_count(manifest))
+    try:
+        _check_files(version_dir, manifest)
+    except VecsearchError:
+        store.close()
+        raise
+    return store
 
 
 def open_backend(version_dir: Path, manifest: dict):
@@ -55,7 +67,23 @@ def open_backend(version_dir: Path, manifest: dict):
     if section["name"] != "faiss":
         raise VecsearchError(f"{version_dir} uses the unknown backend '{section['name']}'; upgrade vecsearch")
     index = load_index(version_dir)
-    return index, FaissStore(version_dir)
+    count = _passage_count(manifest)
+    if count is not None and index.ntotal != count:
+        raise VecsearchError(f"{version_dir} is damaged: {DENSE_FILE} holds {index.ntotal:,} vectors "
+                             f"for {count:,} passages")
+    return index, open_store(version_dir, manifest)
+
+
+def _passage_count(manifest: dict) -> int | None:
+    count = (manifest.get("counts") or {}).get("passages")
+    return count if isinstance(count, int) else None
+
+
+def _check_files(version_dir: Path, manifest: dict) -> None:
+    problems = check_files(version_dir, manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more: vecsearch verify lists them)" if len(problems) > 1 else ""
+        raise VecsearchError(problems[0] + more)
 
 
 def choose_backend(

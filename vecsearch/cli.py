@@ -55,6 +55,7 @@ def main():
       vecsearch remove ID...             remove documents
       vecsearch export --backend milvus --uri milvus.db   move the index to Milvus
       vecsearch info                     describe the index
+      vecsearch verify                   check the index's files against their checksums
       vecsearch serve                    a search page and JSON API on http://127.0.0.1:8000/
       vecsearch plot -o map.png          a map of the passages
     """
@@ -375,13 +376,23 @@ def query(text, k, mode, index_dir, as_json):
 
 @main.command()
 @index_option
+@click.option("--verify", "check", is_flag=True, help="First check every file against its checksum, as `vecsearch verify`.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def info(index_dir, as_json):
-    """Describe an index: documents, passages, encoder, index type, size."""
+def info(index_dir, check, as_json):
+    """Describe an index: documents, passages, encoder, index type, size.
+
+    \b
+    Examples:
+      vecsearch info --index indexes/docs
+      vecsearch info --verify --json
+    """
     from .retriever import Retriever
 
+    verification = _verify(index_dir, quiet=as_json) if check else None
     details = Retriever.load(index_dir).info()
     if as_json:
+        if verification is not None:
+            details["verified"] = {"files": verification.files, "checksums_recorded": verification.recorded}
         click.echo(json.dumps(details))
         return
     encoder = details["encoder"]
@@ -399,8 +410,45 @@ def info(index_dir, as_json):
         "size on disk": f"{details['size_bytes'] / 1e6:.1f} MB",
         "created": details["created"],
     }
+    if verification is not None:
+        rows["verified"] = _describe_verification(verification)
     for name, value in rows.items():
         click.echo(f"{name:>13}  {value}")
+
+
+@main.command()
+@index_option
+def verify(index_dir):
+    """Check every file of the index against the size and checksum recorded when it was written.
+
+    Reads the whole index (opening it checks only sizes and the small files). Prints one
+    line per damaged file and exits with 1 if any differs. The vectors and passages of a
+    Milvus index are in Milvus, outside these checks.
+
+    \b
+    Example:
+      vecsearch verify --index indexes/docs
+    """
+    click.echo(_describe_verification(_verify(index_dir)))
+
+
+def _verify(index_dir: str, quiet: bool = False):
+    """The verification of the index; on damage, each problem on stderr and exit 1."""
+    from .indexdir import verify as verify_files
+
+    verification = verify_files(index_dir)
+    for problem in verification.problems:
+        click.echo(f"error: {problem}", err=True)
+    if verification.problems:
+        click.get_current_context().exit(1)
+    return verification
+
+
+def _describe_verification(verification) -> str:
+    name = verification.version_dir.name
+    if not verification.recorded:
+        return f"{name}: no checksums recorded (written by a vecsearch from before them; the next write records them)"
+    return f"ok: {name}: {verification.files} files match their checksums"
 
 
 def _describe_fusion(fusion: dict) -> str:

@@ -6,10 +6,18 @@
       v000001/          manifest.json, tokenizer.json, encoder.safetensors,
                         dense.faiss, passages.sqlite, lexical/
 
-A writer takes `lock`, builds the next version in a hidden staging folder, fsyncs
-it, renames it into place and then swaps `CURRENT`; readers open whatever `CURRENT`
+A writer takes `lock`, builds the next version in a hidden staging folder, records
+the size and SHA-256 of each of its files in its manifest (`files`), fsyncs it,
+renames it into place and then swaps `CURRENT`; readers open whatever `CURRENT`
 names. A crash leaves at worst a staging folder or an unreferenced version, which
-the next writer removes.
+the next writer removes. A staging folder that cannot be removed yet (its Milvus
+collection cannot be dropped while the server is down) stays for a later writer,
+and the next version takes the name after it. A lost `CURRENT` is restored by the
+next writer to the newest complete version.
+
+Versions are never changed after they are published, so a file whose size or checksum
+differs from its manifest's record was damaged on disk: opening a version checks every
+file's size and the checksum of the small ones (`check_files`), `verify` all of them.
 
 Readers hold a shared flock on their version's manifest for as long as they use it,
 and a writer deletes a superseded version only when it can take that lock
@@ -22,11 +30,14 @@ on the milvus backend also owns a Milvus collection, dropped with its folder.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -39,6 +50,16 @@ POINTER = "CURRENT"
 LOCK = "lock"
 STAGING_PREFIX = ".staging-"
 _WRITER_FILES = {LOCK, f"{POINTER}.tmp"}  # all a new (or crashed first) build leaves behind
+FILES = "files"  # the manifest's record of the version's other files: {path: {"bytes", "sha256"}}
+CHECKSUM = "sha256"
+# Opening a version checks every file's size, and the checksum of the files read whole anyway
+# (JSON, the encoder's safetensors: hashing costs little next to reading them) and of any file up
+# to this size. Larger ones - FAISS, SQLite, BM25 arrays, read a page at a time - only `verify`
+# reads whole: hashing them on open would make a cold query read the whole index.
+VERIFY_ON_OPEN_BYTES = 1 << 20
+_READ_WHOLE = (".json", ".safetensors")
+# Sections every reader and writer of a version reads; a manifest without one is damaged.
+_SECTIONS = {"created": str, "counts": dict, "encoder": dict, "index": dict}
 
 
 class _VersionGone(Exception):
@@ -53,19 +74,28 @@ def live_version(index_dir: str | Path) -> Path:
     if not index_dir.is_dir():
         raise VecsearchError(f"no index at {index_dir} (build one with: vecsearch index PATH)")
     version = None
-    for _ in range(50):  # CURRENT may move on while we look; a damaged one never settles
+    attempts = 50  # CURRENT may move on while we look; a damaged one never settles
+    for attempt in range(attempts):
         named = _read_pointer(index_dir)
         if named is None:
-            if (index_dir / LOCK).exists() and _only_writer_files(index_dir):
+            published = _published(index_dir)
+            if published and attempt == attempts - 1:
                 raise VecsearchError(
-                    f"no index at {index_dir} yet (a first `vecsearch index` is running or was interrupted)"
+                    f"{index_dir / POINTER} is missing, though {index_dir} holds version {published[-1]} (the next "
+                    f"`vecsearch index` restores it; or by hand: echo {published[-1]} > {index_dir / POINTER})"
                 )
-            raise VecsearchError(f"{index_dir} is not a vecsearch index (no {POINTER} file)")
-        if named and "/" not in named and (index_dir / named / MANIFEST).is_file():
+            if not published:  # else: perhaps a first build between publishing its version and naming it
+                if (index_dir / LOCK).exists() and _only_writer_files(index_dir):
+                    raise VecsearchError(
+                        f"no index at {index_dir} yet (a first `vecsearch index` is running or was interrupted)"
+                    )
+                raise VecsearchError(f"{index_dir} is not a vecsearch index (no {POINTER} file)")
+        elif named and "/" not in named and (index_dir / named / MANIFEST).is_file():
             return index_dir / named
-        if named == version:
+        elif named == version:
             break
-        version = named
+        else:
+            version = named
         time.sleep(0.01)
     raise VecsearchError(f"{index_dir} is damaged: {POINTER} names a missing version '{version}'")
 
@@ -90,6 +120,11 @@ def _only_writer_files(index_dir: Path) -> bool:
 
 def _is_version_name(name: str) -> bool:
     return name[:1] == "v" and name[1:].isdigit()
+
+
+def _published(index_dir: Path) -> list[str]:
+    """Versions renamed into place whole (only a complete, fsynced staging folder is), oldest first."""
+    return [name for name in versions(index_dir) if (index_dir / name / MANIFEST).is_file()]
 
 
 def open_version(index_dir: str | Path) -> tuple[Path, BinaryIO]:
@@ -123,7 +158,8 @@ def _hold(version_dir: Path) -> BinaryIO:
 
 
 def read_manifest(version_dir: str | Path) -> dict:
-    """The manifest of a version, after checking that this vecsearch can read it."""
+    """The manifest of a version, after checking that this vecsearch can read it and that it
+    holds the sections readers use (its files are checked by `check_files`)."""
     path = Path(version_dir) / MANIFEST
     try:
         manifest = json.loads(path.read_text())
@@ -132,18 +168,105 @@ def read_manifest(version_dir: str | Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise VecsearchError(f"{path} is not a vecsearch manifest")
     version = manifest.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        what = "no format_version" if version is None else f"format_version {version!r} is not a number"
+        raise VecsearchError(f"{path} is damaged: {what}")
     if version != FORMAT_VERSION:
-        newer = isinstance(version, int) and version > FORMAT_VERSION
+        newer = version > FORMAT_VERSION
         hint = "upgrade vecsearch to read it" if newer else "rebuild it with: vecsearch index PATH --retrain"
         raise VecsearchError(
             f"index format {version} in {path}; this vecsearch reads format {FORMAT_VERSION} ({hint})"
         )
+    for key, kind in _SECTIONS.items():
+        if not isinstance(manifest.get(key), kind):
+            problem = f"no '{key}' section" if key not in manifest else f"its '{key}' section is malformed"
+            raise VecsearchError(f"{path} is damaged: {problem} (rebuild it with: vecsearch index PATH --retrain)")
     return manifest
 
 
 def write_manifest(version_dir: str | Path, manifest: dict) -> None:
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
     (Path(version_dir) / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def record_checksums(version_dir: Path) -> None:
+    """Add the size and checksum of each of a staged version's files to its manifest."""
+    path = version_dir / MANIFEST
+    if not path.is_file():
+        return  # not a version anyone can open; nothing to record
+    manifest = json.loads(path.read_text())
+    manifest[FILES] = {
+        name: {"bytes": (version_dir / name).stat().st_size, CHECKSUM: _digest(version_dir / name)}
+        for name in _files(version_dir)
+    }
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _files(version_dir: Path) -> list[str]:
+    """The version's files but its manifest, as paths relative to it."""
+    found = (p for p in version_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+    return sorted(p.relative_to(version_dir).as_posix() for p in found)
+
+
+def _digest(path: Path) -> str:
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, CHECKSUM).hexdigest()
+
+
+def check_files(version_dir: str | Path, manifest: dict, everything: bool = False) -> list[str]:
+    """What differs between a version's files and the manifest's record of them, one line per file
+    naming it ([] if the manifest records none: an index written before checksums). Checks every
+    file's size, and the checksums of those cheap to read on open (see VERIFY_ON_OPEN_BYTES), or
+    with `everything` of all of them."""
+    version_dir = Path(version_dir)
+    recorded = manifest.get(FILES) or {}
+    if not isinstance(recorded, dict) or not all(_is_record(k, v) for k, v in recorded.items()):
+        return [f"{version_dir / MANIFEST} is damaged: its '{FILES}' section is malformed"]
+    problems = []
+    for name, record in recorded.items():
+        path = version_dir / name
+        where = f"{path.parent} is damaged: {path.name}"
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            problems.append(f"{where} is missing")
+            continue
+        if size != record["bytes"]:
+            problems.append(f"{where} has {size:,} bytes, {record['bytes']:,} when it was written")
+        elif everything or size <= VERIFY_ON_OPEN_BYTES or path.suffix in _READ_WHOLE:
+            if _digest(path) != record[CHECKSUM]:
+                problems.append(f"{where} does not match its checksum (it changed after {version_dir.name} was written)")
+    return problems
+
+
+def _is_record(name, record) -> bool:
+    return (
+        isinstance(name, str) and ".." not in name.split("/") and not name.startswith("/")
+        and isinstance(record, dict) and isinstance(record.get("bytes"), int) and isinstance(record.get(CHECKSUM), str)
+    )
+
+
+@dataclass
+class Verification:
+    """What `verify` found: `problems` (one line per damaged file) among the `files` recorded."""
+
+    version_dir: Path
+    recorded: bool  # False: the version was written before checksums were kept
+    files: int
+    problems: list[str]
+
+
+def verify(index_dir: str | Path) -> Verification:
+    """Compare every file of the live version of `index_dir` with the sizes and checksums its
+    manifest recorded when it was written (reads the whole version)."""
+    version_dir, hold = open_version(index_dir)
+    with hold:
+        manifest = read_manifest(version_dir)
+        recorded = manifest.get(FILES)
+        if recorded is None:
+            return Verification(version_dir, False, 0, [])
+        problems = check_files(version_dir, manifest, everything=True)
+        return Verification(version_dir, True, len(recorded) if isinstance(recorded, dict) else 0, problems)
 
 
 @contextmanager
@@ -181,10 +304,22 @@ def writer_lock(index_dir: str | Path, wait: float = 0.0) -> Iterator[Path]:
                 time.sleep(0.05)
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        _restore_pointer(index_dir)
         remove_leftovers(index_dir)
         yield index_dir
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def _restore_pointer(index_dir: Path) -> None:
+    """Name the newest complete version in a lost CURRENT (deleted by hand, or a first build killed
+    between publishing its version and naming it), rather than remove every version as unreferenced."""
+    if (index_dir / POINTER).exists():
+        return
+    published = _published(index_dir)
+    if published:
+        _replace_pointer(index_dir, published[-1])
+        print(f"note: {index_dir / POINTER} was missing; it names {published[-1]} again", file=sys.stderr)
 
 
 def remove_leftovers(index_dir: Path) -> None:
@@ -238,12 +373,12 @@ def new_version(index_dir: str | Path) -> Iterator[Path]:
     afterwards, unless a reader has them open.
     """
     index_dir = Path(index_dir)
-    previous = versions(index_dir)
-    name = f"v{(int(previous[-1][1:]) if previous else 0) + 1:06d}"
+    name = _next_name(index_dir)
     staging = index_dir / f"{STAGING_PREFIX}{name}"
     staging.mkdir()
     try:
         yield staging
+        record_checksums(staging)
         _fsync_tree(staging)
         os.rename(staging, index_dir / name)
         _replace_pointer(index_dir, name)
@@ -251,6 +386,14 @@ def new_version(index_dir: str | Path) -> Iterator[Path]:
         _discard(staging)
         raise
     remove_leftovers(index_dir)
+
+
+def _next_name(index_dir: Path) -> str:
+    """The name after every version's and every staging folder's: a staging folder that could not
+    be removed yet (see `_discard`) must not stand in the way of the next write."""
+    names = (p.name.removeprefix(STAGING_PREFIX) for p in index_dir.iterdir() if p.is_dir())
+    last = max((int(name[1:]) for name in names if _is_version_name(name)), default=0)
+    return f"v{last + 1:06d}"
 
 
 def versions(index_dir: str | Path) -> list[str]:

@@ -33,8 +33,9 @@ def analyze(texts: list[str]) -> list[list[str]]:
 class LexicalIndex:
     """A BM25 index whose document numbers are the passage ids (0..n-1)."""
 
-    def __init__(self, bm25):
+    def __init__(self, bm25, directory: Path | None = None):
         self.bm25 = bm25
+        self.directory = directory  # where it was loaded from, to name in errors
 
     @classmethod
     def build(cls, texts: list[str], show_progress: bool = False) -> "LexicalIndex":
@@ -71,10 +72,11 @@ class LexicalIndex:
         no per-query cost of numpy's memmap indexing, for long-running readers)."""
         import bm25s
 
+        path = Path(directory) / DIRECTORY
         try:
-            return cls(bm25s.BM25.load(str(Path(directory) / DIRECTORY), mmap=mmap, show_progress=False))
+            return cls(bm25s.BM25.load(str(path), mmap=mmap, show_progress=False), path)
         except Exception as error:  # missing or damaged arrays/JSON: numpy, json and OS errors
-            raise VecsearchError(f"{Path(directory) / DIRECTORY} is damaged: {error}") from None
+            raise VecsearchError(f"{path} is damaged: {error}") from None
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of `query` against every passage (zeros where no term matches)."""
@@ -85,7 +87,10 @@ class LexicalIndex:
         matrix = np.zeros((len(queries), self.bm25.scores["num_docs"]), dtype=np.float32)
         for row, terms in enumerate(analyze(queries)):
             if terms:
-                matrix[row] = self.bm25.get_scores(terms)
+                try:
+                    matrix[row] = self.bm25.get_scores(terms)
+                except (IndexError, ValueError) as error:  # arrays damaged on disk point outside themselves
+                    raise VecsearchError(f"{self.directory or 'the BM25 index'} is damaged: {error}") from None
         return matrix
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:

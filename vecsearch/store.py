@@ -71,26 +71,47 @@ def write_store(
 
 
 class PassageStore:
-    """Read-only access to a store written by `write_store`."""
+    """Read-only access to a store written by `write_store`; `passages`, if given, is how many it
+    should hold (checked on open, cheaply: the last id). A file SQLite cannot read, or one that lacks
+    passages asked for, raises VecsearchError naming it."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, passages: int | None = None):
         path = Path(directory, FILENAME)
         if not path.is_file():
             raise VecsearchError(f"{directory} is damaged: {FILENAME} is missing")
+        self.path = path
         self.connection = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, check_same_thread=False)
         try:  # sqlite opens lazily; a damaged or foreign file shows up on the first read
             self.connection.execute("SELECT id, source, content_hash FROM documents LIMIT 1").fetchall()
+            last = self.connection.execute("SELECT MAX(id) FROM passages").fetchone()[0]
         except sqlite3.DatabaseError as error:
             self.connection.close()
             raise VecsearchError(f"{path} is damaged or not a vecsearch store: {error}") from None
+        if passages is not None and last != passages - 1:
+            self.connection.close()
+            held = "no passages" if last is None else f"passages up to id {last:,}"
+            raise VecsearchError(f"{path} is damaged: it holds {held}, the index {passages:,} passages")
+
+    def _rows(self, query: str, parameters=()) -> list[tuple]:
+        try:
+            return self.connection.execute(query, parameters).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise VecsearchError(f"{self.path} is damaged: {error}") from None
+
+    def _missing(self, ids, found) -> None:
+        missing = [int(i) for i in ids if int(i) not in found]
+        if missing:
+            raise VecsearchError(f"{self.path} is damaged: passage {missing[0]} is missing "
+                                 f"({len(missing)} of the {len(ids)} asked for)")
 
     def passages(self, ids: list[int]) -> list[StoredPassage]:
         """The passages with these ids, in the order given."""
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
-        rows = self.connection.execute(f"SELECT * FROM passages WHERE id IN ({marks})", list(map(int, ids)))
+        rows = self._rows(f"SELECT * FROM passages WHERE id IN ({marks})", list(map(int, ids)))
         by_id = {row[0]: StoredPassage(*row) for row in rows}
+        self._missing(ids, by_id)
         return [by_id[int(i)] for i in ids]
 
     def documents_of(self, ids: list[int]) -> dict[int, str]:
@@ -98,8 +119,9 @@ class PassageStore:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        query = f"SELECT id, doc_id FROM passages WHERE id IN ({marks})"
-        return dict(self.connection.execute(query, list(map(int, ids))))
+        found = dict(self._rows(f"SELECT id, doc_id FROM passages WHERE id IN ({marks})", list(map(int, ids))))
+        self._missing(ids, found)
+        return found
 
     def sources_of(self, ids: list[int]) -> list[str]:
         """The source file of each of these passages, in the order given."""
@@ -107,27 +129,31 @@ class PassageStore:
         for start in range(0, len(ids), 10_000):  # SQLite bounds the parameters of one statement
             chunk = list(map(int, ids[start : start + 10_000]))
             marks = ",".join("?" * len(chunk))
-            sources.update(self.connection.execute(f"SELECT id, source FROM passages WHERE id IN ({marks})", chunk))
+            sources.update(self._rows(f"SELECT id, source FROM passages WHERE id IN ({marks})", chunk))
+        self._missing(ids, sources)
         return [sources[int(i)] for i in ids]
 
     def doc_ids(self) -> list[str]:
         """The document id of every passage, indexed by passage id."""
-        return [row[0] for row in self.connection.execute("SELECT doc_id FROM passages ORDER BY id")]
+        return [row[0] for row in self._rows("SELECT doc_id FROM passages ORDER BY id")]
 
     def documents(self) -> dict[str, StoredDocument]:
         """Every document, by id."""
-        rows = self.connection.execute("SELECT id, source, content_hash FROM documents")
+        rows = self._rows("SELECT id, source, content_hash FROM documents")
         return {row[0]: StoredDocument(*row) for row in rows}
 
     def iter_passages(self) -> Iterator[StoredPassage]:
         """Every passage, in id order."""
-        for row in self.connection.execute("SELECT * FROM passages ORDER BY id"):
-            yield StoredPassage(*row)
+        try:
+            for row in self.connection.execute("SELECT * FROM passages ORDER BY id"):
+                yield StoredPassage(*row)
+        except sqlite3.DatabaseError as error:
+            raise VecsearchError(f"{self.path} is damaged: {error}") from None
 
     def counts(self) -> tuple[int, int]:
         """(documents, passages)."""
-        documents = self.connection.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        passages = self.connection.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        documents = self._rows("SELECT COUNT(*) FROM documents")[0][0]
+        passages = self._rows("SELECT COUNT(*) FROM passages")[0][0]
         return documents, passages
 
     def close(self) -> None:
