@@ -7,6 +7,10 @@ At most every `interval` seconds a request stats `CURRENT`; when it names anothe
 version, that request opens it (warming the query encoder and BM25, so later requests
 do not pay for it) and swaps it in. The superseded Retriever is closed - releasing its
 reader hold, so the next writer can delete it - when its last request ends.
+
+A version that fails to open is tried again after 1 s, then 2, 4... up to 30 s, with one
+warning per try (each try delays the request that makes it, and costs CPU the searches
+need), and at once when `CURRENT` changes again.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from .indexdir import MANIFEST, POINTER
 from .retriever import Retriever
 
 logger = logging.getLogger(__name__)
+RETRY_FIRST = 1.0  # seconds before a version that failed to open is tried again; doubled each failure
+RETRY_MAX = 30.0
 
 
 class _Opened:
@@ -47,6 +53,8 @@ class LiveIndex:
         self._current = _Opened(_warm(Retriever.load(self.index_dir)))
         self._pointer = self._pointer_stat()
         self._checked = time.monotonic()
+        self._retry_delay = 0.0  # after the last failure to open what CURRENT names; 0: none failed
+        self._retry_at = 0.0
 
     @property
     def version(self) -> str:
@@ -101,18 +109,22 @@ class LiveIndex:
         try:
             self._checked = now
             pointer = self._pointer_stat()
-            if pointer == self._pointer:
+            if pointer != self._pointer:
+                self._pointer, self._retry_delay = pointer, 0.0  # a new CURRENT: tried at once
+            elif not self._retry_delay or now < self._retry_at:
                 return
-            self._pointer = pointer
             named = self._named_version()
             if named is None or named == self.version:
                 return
             try:
                 fresh = _Opened(_warm(Retriever.load(self.index_dir)))
-            except Exception as error:  # e.g. a version removed again at once: keep serving the old one
-                logger.warning("could not open %s (%s); still serving %s", named, error, self.version)
-                self._pointer = None  # try again at the next check
+            except Exception as error:  # e.g. a damaged version: keep serving the old one
+                self._retry_delay = min(RETRY_MAX, 2 * self._retry_delay) if self._retry_delay else RETRY_FIRST
+                self._retry_at = time.monotonic() + self._retry_delay
+                logger.warning("could not open %s (%s); still serving %s; trying again in %g s",
+                               named, error, self.version, self._retry_delay)
                 return
+            self._retry_delay = 0.0
             with self._lock:
                 old, self._current = self._current, fresh
                 self._retire(old)
