@@ -285,7 +285,7 @@ def test_serve_checks_host_names_by_default(serve_process):
 
 
 def test_allowed_hosts_adds_names_and_patterns(small_index):
-    app = create_app(str(small_index), allowed_hosts=["search.example", "*.corp.example"])
+    app = create_app(str(small_index), allowed_hosts=["Search.Example:8080", "*.corp.example"])
     for base_url, status in [("http://search.example", 200), ("http://a.b.corp.example:8000", 200),
                              ("http://localhost", 200), ("http://corp.example", 400), ("http://testserver", 400)]:
         with TestClient(app, base_url=base_url) as client:

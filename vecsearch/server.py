@@ -300,7 +300,7 @@ class AllowedHosts:
 
     def __init__(self, app, patterns: Iterable[str]):
         self.app = app
-        self.patterns = [pattern.lower() for pattern in patterns]
+        self.patterns = [_host_name(pattern) for pattern in patterns]  # "name:8000" means name
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
