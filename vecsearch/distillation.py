@@ -84,12 +84,17 @@ def distil_encoder(
     config: TrainConfig = TrainConfig(),
     lexical: LexicalIndex | None = None,
     show_progress: bool = True,
+    start: RNNEncoder | None = None,
 ) -> tuple[RNNEncoder, TrainResult]:
-    """Train a new encoder to reproduce `teacher` on `passages` and on pseudo-queries cut from them."""
+    """Train an encoder (a new one, or `start`, a base encoder, further) to reproduce `teacher`
+    on `passages` and on pseudo-queries cut from them."""
     dimension = getattr(teacher, "get_embedding_dimension", None) or teacher.get_sentence_embedding_dimension
     student_config = replace(encoder_config, output_dim=dimension())  # into the teacher's space
+    if start is not None and start.config.output_dim != dimension():
+        raise VecsearchError(f"the base encoder's vectors have {start.config.dim} dimensions, the teacher's {dimension()}: "
+                             "use --base none to distil a new encoder from this teacher")
     scale = WINDOW_STEPS if config.distil_words else 1.0
-    encoder, config = new_encoder(passages, doc_ids, student_config, tokenizer, config, BFLOAT16_STEPS, scale)
+    encoder, config = new_encoder(passages, doc_ids, student_config, tokenizer, config, BFLOAT16_STEPS, scale, start)
     sampler = PseudoQueries(passages, doc_ids, np.random.default_rng(config.seed), config.query_words, config.keyword_share)
     if config.lexical_share > 0 and lexical is None:
         lexical = LexicalIndex.build(passages)
@@ -129,14 +134,22 @@ def distil_encoder(
             d = encoder(*pad_batch(encoder.tokenize([views[v] for v in candidates])))
             q = encoder(*pad_batch(encoder.tokenize(texts)))
         td = view_targets[candidates]
-        align = (1 - (q * tq).sum(1)).mean() + (1 - (d * td).sum(1)).mean()
-        logits = q @ d.T / config.temperature
         target = _mixed_ranking(tq @ td.T, None if lexical_scores is None else lexical_scores[:, candidates], config)
-        ranking = F.kl_div(F.log_softmax(logits, 1), target, reduction="batchmean")
-        contrast = F.cross_entropy(logits, torch.arange(count))
-        return align + ranking + contrast
+        return distillation_loss(q, d, tq, td, target, config.temperature)
 
     return encoder, optimize(encoder, step_loss, config, show_progress)
+
+
+def distillation_loss(q: torch.Tensor, d: torch.Tensor, tq: torch.Tensor, td: torch.Tensor,
+                      target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The student's queries `q` and passages `d` (query i belongs with passage i) against the
+    teacher's vectors of the same texts `tq`, `td`: cosine alignment to the teacher's vectors,
+    KL to the teacher's ranking `target` (queries x passages), and InfoNCE on the own passage."""
+    align = (1 - (q * tq).sum(1)).mean() + (1 - (d * td).sum(1)).mean()
+    logits = q @ d.T / temperature
+    ranking = F.kl_div(F.log_softmax(logits, 1), target, reduction="batchmean")
+    contrast = F.cross_entropy(logits, torch.arange(len(q)))
+    return align + ranking + contrast
 
 
 def passage_views(sampler: PseudoQueries, words: int) -> tuple[list[str], np.ndarray]:

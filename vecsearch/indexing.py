@@ -68,6 +68,8 @@ class BuildOptions:
     text_field: str = "text"
     model: str | os.PathLike | None = None  # reuse this trained encoder instead of training
     teacher: str | os.PathLike | None = None
+    base: str | os.PathLike | None = "default"  # start from this base encoder ("none": train from scratch)
+    adapt: str = "auto"  # train the base further on the corpus: "yes", "no", or by corpus size
     encoder_config: dict | None = None
     train_config: object = None  # a training.TrainConfig
     index_type: str = "auto"
@@ -83,6 +85,10 @@ class BuildOptions:
     def __post_init__(self) -> None:  # checked before any training, not after it
         if self.precision not in PRECISIONS:
             raise VecsearchError(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})")
+        from .base import resolve, should_adapt
+
+        resolve(self.base)  # a missing base folder is reported before anything is read
+        should_adapt(self.adapt, 0)
 
 
 def write_version(
@@ -189,16 +195,17 @@ def write_version(
         # 3. The encoder: the live one, a given one, or a newly trained one.
         started = time.perf_counter()
         encoder, training = None, (previous_manifest or {}).get("training")
+        base = (previous_manifest or {}).get("base")
         fresh_texts = texts[len(carried) :]
         if reuse:
             if fresh_texts:
                 encoder = _load_encoder(previous_dir)
         elif options.model is not None:
             model = Path(options.model)
-            encoder, training = _load_encoder(live_version(model) if (model / POINTER).exists() else model), None
+            encoder, training, base = _load_encoder(live_version(model) if (model / POINTER).exists() else model), None, None
         else:
-            encoder, training = _train(texts, [p.doc_id for p in passages], lexical, options)
-            summary.retrained = True
+            encoder, training, base = _make_encoder(texts, [p.doc_id for p in passages], lexical, options)
+            summary.retrained = training is not None
         timings["train"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -259,7 +266,8 @@ def write_version(
                 "encoder": asdict(encoder.config) if encoder else previous_manifest["encoder"],
                 "tokenizer": (previous_manifest or {}).get("tokenizer")
                 if reuse
-                else {"type": "unigram", "vocab_size": encoder.config.vocab_size},
+                else {"type": "base" if base else "unigram", "vocab_size": encoder.config.vocab_size},
+                "base": base,
                 "training": training,
                 "index": {"type": chosen_type, "requested": requested, "dimension": int(vectors.shape[1]),
                           "precision": precision},
@@ -305,12 +313,29 @@ def _load_encoder(directory: Path):
     return RNNEncoder.load(directory)
 
 
-def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions):
+def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions):
+    """(encoder, training record, base record) for a new index: the base as it is, the base
+    adapted to the corpus, or - with no base - an encoder trained from scratch."""
+    from .base import describe, resolve, should_adapt
+
+    base_dir = resolve(options.base)
+    if base_dir is None:
+        return (*_train(texts, doc_ids, lexical, options), None)
+    base = _load_encoder(base_dir)
+    record = {**describe(base_dir), "adapted": options.teacher is not None or should_adapt(options.adapt, len(texts))}
+    if options.teacher is not None and options.adapt == "no":
+        raise VecsearchError("--teacher trains the encoder; it cannot be combined with --adapt no")
+    if not record["adapted"]:
+        return base, None, record
+    return (*_train(texts, doc_ids, lexical, options, base), record)
+
+
+def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions, base=None):
     from .training import TrainConfig, fit
 
     train_config = options.train_config or TrainConfig()
     encoder, result = fit(
-        texts, doc_ids, options.encoder_config, train_config, lexical, options.teacher, options.show_progress
+        texts, doc_ids, options.encoder_config, train_config, lexical, options.teacher, options.show_progress, base
     )
     training = {
         **asdict(train_config),

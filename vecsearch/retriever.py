@@ -218,6 +218,7 @@ class Retriever:
             "index_type": self.manifest["index"]["type"],
             "backend": {k: v for k, v in backend_of(self.manifest).items() if k in ("name", "uri", "collection_name")},
             "encoder": self.manifest["encoder"],
+            "base": self.manifest.get("base"),  # None: trained from scratch (or an index from before bases)
             "default_mode": self.default_mode,
             "fusion": self.manifest.get("fusion", {}),
             "size_bytes": size_on_disk(self.version_dir),
@@ -233,6 +234,8 @@ class Retriever:
         text_field: str = "text",
         model: str | os.PathLike | None = None,
         teacher: str | os.PathLike | None = None,
+        base: str | os.PathLike | None = "default",
+        adapt: str = "auto",
         encoder_config: dict | None = None,
         train_config=None,
         index_type: str = "auto",
@@ -249,8 +252,11 @@ class Retriever:
     ) -> "Retriever":
         """Index the documents under `corpus_path` into `index_dir`, and open the result.
 
-        A new index trains an encoder on the corpus (or loads `model`: a folder written by
-        `vecsearch train`, or another index). An existing index is brought up to date
+        A new index starts from `base`, the encoder that ships with vecsearch ("default"),
+        or a folder holding one; a small corpus is embedded by it as it is, a larger one
+        adapts it first (`adapt`: "auto" by corpus size, "yes", "no"; see `base.should_adapt`).
+        `base="none"` trains an encoder from scratch on the corpus instead; `model` (a folder
+        written by `vecsearch train`, or another index) is used as it is. An existing index is brought up to date
         instead: new documents are added, changed ones re-embedded, and missing ones
         removed, with its encoder - unless `retrain` (train anew) or `model` is given.
         `teacher` is a sentence-transformers folder to distil the encoder from (the
@@ -266,7 +272,7 @@ class Retriever:
         """
         report = report if report is not None else CorpusReport()
         options = BuildOptions(
-            text_field=text_field, model=model, teacher=teacher, encoder_config=encoder_config,
+            text_field=text_field, model=model, teacher=teacher, base=base, adapt=adapt, encoder_config=encoder_config,
             train_config=train_config, index_type=index_type, precision=precision, passage_words=passage_words,
             passage_overlap=passage_overlap, retrain=retrain, show_progress=show_progress,
             backend=backend, uri=uri, collection=collection,

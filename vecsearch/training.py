@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -54,6 +54,7 @@ class TrainConfig:
     minutes: float | None = None  # stop early once this much time has passed
     max_passages: int = 20_000  # train on a random sample of a larger corpus (bounds time and memory)
     bfloat16: bool | None = None  # the encoder's forward passes in bfloat16; None: where encoding uses it (see forward_precision)
+    adapt_learning_rate: float = 3e-3  # when continuing a base encoder's training (1e-3 adapted less: docs/training.md)
 
 
 @dataclass
@@ -72,9 +73,11 @@ def train_encoder(
     config: TrainConfig = TrainConfig(),
     lexical: LexicalIndex | None = None,
     show_progress: bool = True,
+    start: RNNEncoder | None = None,
 ) -> tuple[RNNEncoder, TrainResult]:
-    """Train a new encoder on `passages` (with the document each comes from), BM25 as teacher."""
-    encoder, config = new_encoder(passages, doc_ids, encoder_config, tokenizer, config)
+    """Train an encoder on `passages` (with the document each comes from), BM25 as teacher:
+    a new one, or `start` (a base encoder) trained further."""
+    encoder, config = new_encoder(passages, doc_ids, encoder_config, tokenizer, config, start=start)
     batches = PseudoQueryBatches(passages, doc_ids, lexical or LexicalIndex.build(passages), config)
 
     def step_loss() -> torch.Tensor:
@@ -95,10 +98,12 @@ def new_encoder(
     config: TrainConfig,
     bfloat16_steps: float = 1.0,
     steps_scale: float = 1.0,
+    start: RNNEncoder | None = None,
 ) -> tuple[RNNEncoder, TrainConfig]:
-    """A seeded, freshly initialised encoder, and `config` with its precision and steps
-    settled: `steps_scale` times the usual steps, and `bfloat16_steps` times that again
-    when the forward passes run in bfloat16."""
+    """A seeded encoder to train - freshly initialised, or a copy of `start` (a base encoder,
+    at `adapt_learning_rate`) - and `config` with its precision and steps settled:
+    `steps_scale` times the usual steps, and `bfloat16_steps` times that again when the
+    forward passes run in bfloat16."""
     if len(set(doc_ids)) < 2:
         raise VecsearchError("training needs at least two documents")
     if config.bfloat16 is None:
@@ -106,6 +111,11 @@ def new_encoder(
     config = with_steps(config, len(passages), steps_scale * (bfloat16_steps if config.bfloat16 else 1.0))
     torch.manual_seed(config.seed)
     encoder = RNNEncoder(encoder_config, tokenizer)
+    if start is not None:
+        if asdict(start.config) != asdict(encoder_config):
+            raise VecsearchError("a base encoder is adapted as it is: its cell, sizes and pooling cannot change")
+        encoder.load_state_dict(start.state_dict())
+        return encoder, replace(config, learning_rate=config.adapt_learning_rate)
     initialise_embeddings(encoder, passages, config)
     return encoder, config
 
@@ -244,26 +254,30 @@ def fit(
     lexical: LexicalIndex | None = None,
     teacher: str | None = None,
     show_progress: bool = True,
+    base: RNNEncoder | None = None,
 ) -> tuple[RNNEncoder, TrainResult]:
-    """Learn a tokenizer on `passages`, then train an encoder on them.
+    """Train an encoder on `passages`: adapt `base` (keeping its tokenizer and sizes), or learn
+    a tokenizer on them and train a new one.
 
-    `encoder_config` overrides fields of EncoderConfig (cell, hidden_dim, ...). With
-    `teacher` (a sentence-transformers folder) the encoder is distilled from it;
-    otherwise it is trained self-supervised with BM25 as teacher.
+    `encoder_config` overrides fields of EncoderConfig (cell, hidden_dim, ...) of a new
+    encoder. With `teacher` (a sentence-transformers folder) the encoder is distilled from
+    it; otherwise it is trained self-supervised with BM25 as teacher.
     """
-    from .tokenizer import train_tokenizer
-
     rows = subsample(len(passages), config.max_passages, config.seed)
     if len(rows) < len(passages):
         passages, doc_ids = [passages[i] for i in rows], [doc_ids[i] for i in rows]
         lexical = None  # it scores the whole corpus; train_encoder builds one over the sample
-    tokenizer = train_tokenizer(passages)
-    settings = dict(encoder_config or {})
-    settings["vocab_size"] = tokenizer.get_vocab_size()
+    if base is not None:
+        tokenizer, student_config = base.tokenizer, base.config
+    else:
+        from .tokenizer import train_tokenizer
+
+        tokenizer = train_tokenizer(passages)
+        student_config = EncoderConfig(**{**(encoder_config or {}), "vocab_size": tokenizer.get_vocab_size()})
     if teacher is not None:
         from .distillation import distil_encoder, load_teacher
 
         return distil_encoder(
-            passages, doc_ids, EncoderConfig(**settings), tokenizer, load_teacher(teacher), config, lexical, show_progress
+            passages, doc_ids, student_config, tokenizer, load_teacher(teacher), config, lexical, show_progress, base
         )
-    return train_encoder(passages, doc_ids, EncoderConfig(**settings), tokenizer, config, lexical, show_progress)
+    return train_encoder(passages, doc_ids, student_config, tokenizer, config, lexical, show_progress, base)
