@@ -17,7 +17,7 @@ def runner():
 @pytest.fixture(scope="module")
 def cli_index(runner, small_corpus, tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("cli") / "idx"
-    result = runner.invoke(main, ["index", str(small_corpus), "--index", str(index_dir), "--steps", str(TINY_STEPS),
+    result = runner.invoke(main, ["index", str(small_corpus), "--index", str(index_dir), "--steps", str(TINY_STEPS), "--base", "none",
                                   "--hidden", "48", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])

