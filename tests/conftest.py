@@ -4,19 +4,25 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CRANFIELD = SHARED / "cranfield"
+# 400 documents and 40 queries made from WordNet's glosses (see data/SOURCE.md), in the repository:
+# the suite needs no data from outside it
+COLLECTION = Path(__file__).resolve().parent / "data" / "wordnet"
 
 # Small and quick: enough training for copied phrases to find their document.
 TINY_ENCODER = {"hidden_dim": 48, "embed_dim": 48}
 TINY_STEPS = 60
 
 
-def cranfield_documents() -> list[dict]:
-    if not (CRANFIELD / "corpus.jsonl").is_file():
-        pytest.skip("../shared/data/cranfield is not available")
-    with open(CRANFIELD / "corpus.jsonl") as lines:
+def collection_documents() -> list[dict]:
+    """The test collection's 400 documents: {"_id", "title", "text"}, in its order."""
+    with open(COLLECTION / "corpus.jsonl") as lines:
         return [json.loads(line) for line in lines]
+
+
+def collection_queries() -> list[str]:
+    """The texts of the test collection's 40 queries."""
+    with open(COLLECTION / "queries.jsonl") as lines:
+        return [json.loads(line)["text"] for line in lines]
 
 
 def write_corpus(folder: Path, documents: list[dict], text_files: int) -> Path:
@@ -32,8 +38,8 @@ def write_corpus(folder: Path, documents: list[dict], text_files: int) -> Path:
 
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory) -> Path:
-    """80 Cranfield abstracts: 60 .txt files and a 20-record .jsonl file."""
-    documents = cranfield_documents()
+    """80 documents of the test collection: 60 .txt files and a 20-record .jsonl file."""
+    documents = collection_documents()
     random.Random(1).shuffle(documents)
     return write_corpus(tmp_path_factory.mktemp("corpus"), documents[:80], text_files=60)
 

@@ -1,6 +1,6 @@
 """The pipeline issue's acceptance check, with default settings (slow: run with -m slow).
 
-200 .txt files and a 100-record .jsonl file from Cranfield; 12-word phrases copied
+200 .txt files and a 100-record .jsonl file from the test collection; 12-word phrases copied
 from 20 random documents must bring their own document back first at least 16 times,
 through the CLI (--json) and through Retriever.search, in the index's default mode. The
 figures of each mode are printed (run with -s).
@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from vecsearch import Retriever
 from vecsearch.cli import main
 
-from .conftest import cranfield_documents, phrase_from, write_corpus
+from .conftest import collection_documents, phrase_from, write_corpus
 
 
 @pytest.mark.slow
 def test_copied_phrases_find_their_documents_with_default_settings(tmp_path):
-    documents = cranfield_documents()
+    documents = collection_documents()
     random.Random(7).shuffle(documents)
     corpus = write_corpus(tmp_path / "corpus", documents[:300], text_files=200)
     index_dir = tmp_path / "index"

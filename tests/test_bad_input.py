@@ -18,6 +18,8 @@ from vecsearch.corpus import CorpusReport, iter_documents
 from vecsearch.errors import VecsearchError
 from vecsearch.indexdir import MANIFEST, live_version
 
+from .conftest import collection_documents
+
 
 @pytest.fixture(scope="module")
 def runner():
@@ -305,7 +307,7 @@ def test_bm25_built_from_term_ids_equals_bm25s_from_tokens():
 
     from vecsearch import lexical
 
-    texts = [d["text"] for d in _cranfield()[:300]] + ["the a an of", ""]
+    texts = [d["text"] for d in collection_documents()[:300]] + ["the a an of", ""]
     reference = bm25s.BM25()
     reference.index(lexical.analyze(texts), show_progress=False)
     ours = lexical.LexicalIndex.build(texts)
@@ -314,12 +316,6 @@ def test_bm25_built_from_term_ids_equals_bm25s_from_tokens():
         terms = lexical.analyze([query])[0]
         assert np.allclose(ours.scores(query), reference.get_scores(terms) if terms else 0, atol=1e-6)
     assert lexical.LexicalIndex.build(["the", "a"]).search("the", 2)[0].size == 0  # only stopwords
-
-
-def _cranfield():
-    from .conftest import cranfield_documents
-
-    return cranfield_documents()
 
 
 def test_no_pickle_anywhere(small_index):

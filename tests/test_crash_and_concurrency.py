@@ -19,7 +19,7 @@ from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
 from vecsearch.indexdir import STAGING_PREFIX, versions, writer_lock
 
-from .conftest import cranfield_documents
+from .conftest import collection_documents
 
 # one torch thread per process: the test's processes share two cores, and oversubscribed
 # torch threads make a run tens of times slower
@@ -36,7 +36,7 @@ def text_corpus(folder: Path, documents: list[dict]) -> Path:
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory):
     """Three overlapping corpora A, B, C of 60 documents: B and C share half of A each."""
-    documents = cranfield_documents()
+    documents = collection_documents()
     root = tmp_path_factory.mktemp("corpora")
     return {
         "A": text_corpus(root / "A", documents[0:60]),
@@ -49,8 +49,9 @@ def content(index_dir) -> frozenset:
     """(id, content hash) of every document of the live version; also checks that it answers."""
     retriever = Retriever.load(index_dir)
     try:
-        assert retriever.search("pressure distribution", k=3, mode="lexical")
-        assert retriever.search("pressure distribution", k=3, mode="dense")
+        query = " ".join(next(retriever.store.iter_passages()).text.split()[:6])  # words the index holds
+        assert retriever.search(query, k=3, mode="lexical")
+        assert retriever.search(query, k=3, mode="dense")
         assert retriever.index.ntotal == retriever.store.counts()[1]
         return frozenset((d.id, d.content_hash) for d in retriever.store.documents().values())
     finally:

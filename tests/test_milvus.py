@@ -17,7 +17,7 @@ from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
 from vecsearch.indexdir import STAGING_PREFIX, versions
 
-from .conftest import CRANFIELD
+from .conftest import collection_queries
 from .test_crash_and_concurrency import corpora  # noqa: F401  (a fixture)
 
 needs_milvus = pytest.mark.skipif(
@@ -40,11 +40,6 @@ def collections(uri) -> list[str]:
         return sorted(client.list_collections())
 
 
-def cranfield_queries() -> list[str]:
-    with open(CRANFIELD / "queries.jsonl") as lines:
-        return [json.loads(line)["text"] for line in lines]
-
-
 @pytest.fixture
 def corpus(small_corpus, tmp_path):
     return shutil.copytree(small_corpus, tmp_path / "corpus")
@@ -61,7 +56,7 @@ def test_parity_with_faiss_for_exact_search(small_corpus, small_index, tmp_path)
     assert milvus_side.manifest["backend"]["metric"] == "IP"
     assert milvus_side.store.counts() == faiss_side.store.counts() == (80, faiss_side.index.ntotal)
 
-    queries = cranfield_queries()
+    queries = collection_queries()
     same = 0
     for query in queries:
         ours = [hit.id for hit in milvus_side.search(query, k=10, mode="dense")]
@@ -185,7 +180,7 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     index_dir = tmp_path / "idx"
     retriever = Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False)
     on_faiss = contents(retriever)
-    queries = cranfield_queries()[:20]
+    queries = collection_queries()[:20]
     results = [[h.to_dict() for h in retriever.search(q, k=10, mode="hybrid")] for q in queries]
     faiss_points = embedding_map(retriever).points
     retriever.close()
@@ -313,11 +308,11 @@ def test_backend_options_are_checked_before_any_work(small_corpus, tmp_path, arg
 
 @needs_milvus
 def test_eval_on_milvus_scores_as_on_faiss_and_leaves_no_collection(small_index, tmp_path):
-    from .conftest import cranfield_documents
+    from .conftest import collection_documents
 
     collection = tmp_path / "beir"
     (collection / "qrels").mkdir(parents=True)
-    documents = cranfield_documents()[:60]
+    documents = collection_documents()[:60]
     with open(collection / "corpus.jsonl", "w") as corpus:
         for document in documents:
             corpus.write(json.dumps({"_id": document["_id"], "title": document["title"], "text": document["text"]}) + "\n")

@@ -13,7 +13,7 @@ from vecsearch.fusion import FEEDBACK_PASSAGES
 from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
 
-from .conftest import TINY_ENCODER, cranfield_documents
+from .conftest import TINY_ENCODER, collection_documents
 
 
 def test_the_index_records_a_calibrated_fusion(small_index):
@@ -60,7 +60,7 @@ def write_collection(folder, documents, queries, qrels):
 
 
 def test_eval_reports_every_system(tmp_path):
-    documents = cranfield_documents()[:60]
+    documents = collection_documents()[:60]
     queries = {"q1": documents[0]["title"], "q2": documents[1]["title"]}
     qrels = {"q1": {documents[0]["_id"]: 2}, "q2": {documents[1]["_id"]: 1}}
     write_collection(tmp_path / "tiny", documents, queries, qrels)

@@ -125,9 +125,9 @@ def test_cli_reindex_prints_one_json_object_and_remove_works(corpus, small_index
 
 
 def test_deleting_half_the_documents_gives_the_space_back(small_index, tmp_path):
-    from .conftest import cranfield_documents, write_corpus
+    from .conftest import collection_documents, write_corpus
 
-    corpus = write_corpus(tmp_path / "corpus", cranfield_documents()[:400], text_files=400)
+    corpus = write_corpus(tmp_path / "corpus", collection_documents()[:400], text_files=400)
     index_dir = tmp_path / "idx"
     retriever = Retriever.build(corpus, index_dir, model=small_index, show_progress=False)
     before = size_on_disk(index_dir)
