@@ -23,9 +23,10 @@ BASE_DIR = Path(__file__).resolve().parent / "base"
 DEFAULT = "default"
 NONE = "none"
 ADAPT_CHOICES = ("auto", "yes", "no")
-# Adapting pays only once a corpus has enough passages to teach the base something it does
-# not know; below this the base alone did as well or better (docs/training.md, small corpora).
-ADAPT_MIN_PASSAGES = 2_000
+# Adapting paid on slices of ~1,150-1,350 passages of both shared collections; below, its gain
+# was small and mixed, and its training would be most of the build's time
+# (benchmarks/results/base_encoder.md).
+ADAPT_MIN_PASSAGES = 1_000
 
 
 def resolve(spec: str | Path | None) -> Path | None:

@@ -127,7 +127,7 @@ def training_options(function):
                      help="The encoder to start from: the one that ships with vecsearch, 'none' (train one from "
                           "scratch on the corpus, with its own tokenizer), or a folder from `vecsearch train`."),
         click.option("--adapt", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
-                     help="Train the base further on the corpus: 'auto' does on corpora of 2,000 passages or more "
+                     help="Train the base further on the corpus: 'auto' does on corpora of 1,000 passages or more "
                           "and uses the base as it is below that."),
     ]
     return _with_options(options, function)
@@ -181,7 +181,7 @@ def index(path, index_dir, text_field, model, retrain, index_type, backend, uri,
     .jsonl/.json/.csv/.parquet files hold one document per record.
 
     A new index starts from the base encoder that ships with vecsearch: a corpus of
-    fewer than 2,000 passages is embedded by it as it is (no training), a larger one
+    fewer than 1,000 passages is embedded by it as it is (no training), a larger one
     adapts it first (--adapt; --base none trains from scratch). Run again on an existing index, it adds
     new documents, re-embeds changed ones, removes those no longer in PATH, and
     keeps everything else as it is - no retraining unless --retrain. Files that
