@@ -61,7 +61,7 @@ def corpus(tmp_path_factory) -> Path:
 def trained(corpus, tmp_path_factory) -> Path:
     """A FAISS index with a briefly trained encoder; tests copy it or reuse its encoder."""
     index_dir = tmp_path_factory.mktemp("trained") / "idx"
-    Retriever.build(corpus, index_dir, encoder_config={"hidden_dim": 48, "embed_dim": 48},
+    Retriever.build(corpus, index_dir, base="none", encoder_config={"hidden_dim": 48, "embed_dim": 48},
                     train_config=TrainConfig(steps=30, batch_size=16), show_progress=False).close()
     return index_dir
 

@@ -91,7 +91,7 @@ def test_retrain_trains_a_new_encoder(small_corpus, small_index, tmp_path):
     index_dir = tmp_path / "idx"
     Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False).close()
     retrained = Retriever.build(
-        small_corpus, index_dir, retrain=True, encoder_config={**TINY_ENCODER, "hidden_dim": 16},
+        small_corpus, index_dir, retrain=True, base="none", encoder_config={**TINY_ENCODER, "hidden_dim": 16},
         train_config=TrainConfig(steps=3, batch_size=8), show_progress=False,
     )
     assert retrained.last_update.retrained and retrained.last_update.unchanged == 80
