@@ -50,8 +50,8 @@ def small_index(small_corpus, tmp_path_factory):
     from vecsearch.training import TrainConfig
 
     index_dir = tmp_path_factory.mktemp("index") / "idx"
-    Retriever.build(
-        small_corpus, index_dir, encoder_config=TINY_ENCODER,
+    Retriever.build(  # trained from scratch (no base encoder), so that a tiny shape is quick to train
+        small_corpus, index_dir, base="none", encoder_config=TINY_ENCODER,
         train_config=TrainConfig(steps=TINY_STEPS, batch_size=32), show_progress=False,
     )
     return index_dir

@@ -64,7 +64,8 @@ def test_eval_reports_every_system(tmp_path):
     queries = {"q1": documents[0]["title"], "q2": documents[1]["title"]}
     qrels = {"q1": {documents[0]["_id"]: 2}, "q2": {documents[1]["_id"]: 1}}
     write_collection(tmp_path / "tiny", documents, queries, qrels)
-    result = CliRunner().invoke(main, ["eval", str(tmp_path / "tiny"), "--steps", "20", "--hidden", "32", "--json"])
+    result = CliRunner().invoke(main, ["eval", str(tmp_path / "tiny"), "--base", "none", "--steps", "20", "--hidden", "32",
+                                       "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["collection"] == "tiny" and set(report["systems"]) == {"dense", "hybrid", "lexical"}
@@ -95,7 +96,7 @@ def test_distillation_puts_the_student_in_the_teachers_space(small_corpus, tmp_p
     from vecsearch.training import TrainConfig
 
     retriever = Retriever.build(
-        small_corpus, tmp_path / "distilled", teacher="all-MiniLM-L6-v2", encoder_config=TINY_ENCODER,
+        small_corpus, tmp_path / "distilled", teacher="all-MiniLM-L6-v2", base="none", encoder_config=TINY_ENCODER,
         train_config=TrainConfig(steps=8, batch_size=16, **options), show_progress=False,
     )
     assert retriever.index.d == 384 and retriever.manifest["encoder"]["output_dim"] == 384

@@ -85,7 +85,7 @@ def test_auto_precision_encodes_a_gru_in_int8(small_corpus, tmp_path):
     from .conftest import TINY_ENCODER
 
     retriever = Retriever.build(
-        small_corpus, tmp_path / "idx", encoder_config={**TINY_ENCODER, "cell": "gru"},
+        small_corpus, tmp_path / "idx", base="none", encoder_config={**TINY_ENCODER, "cell": "gru"},
         train_config=TrainConfig(steps=2, batch_size=8), show_progress=False,
     )
     assert retriever.manifest["index"]["precision"] == "int8"
