@@ -72,7 +72,7 @@ def test_eval_reports_every_system(tmp_path):
     for metrics in report["systems"].values():
         assert set(metrics) == {"ndcg@10", "recall@100", "mrr@10"}
         assert all(0 <= value <= 1 for value in metrics.values())
-    assert report["systems"]["lexical"]["mrr@10"] == 1.0  # the title finds its own abstract
+    assert report["systems"]["lexical"]["mrr@10"] == 1.0  # the title (its first synset's words) finds its own document
     assert {"train", "index", "query_dense"} <= set(report["seconds"])
 
 
