@@ -1,0 +1,98 @@
+"""Natural questions over the README's demo corpus (Python's help topics): is the right topic first, or in the top 3?
+
+The questions (benchmarks/data/demo_questions.json) are worded the way a newcomer asks,
+mostly without the topic's own words; each names the topic(s) that answer it. Scores
+vecsearch's default mode, dense, lexical and hybrid, with the index built by default
+settings (and, with --base none, from scratch), beside all-MiniLM-L6-v2 over the same
+passages (exact search, each document at its best passage). Writes
+benchmarks/results/demo_questions.md and .json.
+
+    python examples/python_docs.py corpus/python-docs
+    python benchmarks/demo_questions.py --corpus corpus/python-docs --configs default none
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vecsearch import Retriever
+from vecsearch.corpus import read_corpus
+from vecsearch.evaluation import document_ranking
+
+HERE = Path(__file__).resolve().parent
+QUESTIONS = HERE / "data" / "demo_questions.json"
+
+
+def topic(doc_id: str) -> str:
+    return Path(doc_id).stem
+
+
+def score(rankings: list[list[str]], questions: list[dict]) -> dict:
+    top1 = sum(r[:1] != [] and r[0] in q["topics"] for r, q in zip(rankings, questions))
+    top3 = sum(any(t in q["topics"] for t in r[:3]) for r, q in zip(rankings, questions))
+    return {"top1": top1, "top3": top3}
+
+
+def minilm_rankings(corpus: Path, questions: list[dict]) -> list[list[str]]:
+    from vecsearch.distillation import load_teacher
+
+    _, passages = read_corpus(corpus)
+    teacher = load_teacher("all-MiniLM-L6-v2")
+    vectors = teacher.encode([p.text for p in passages], batch_size=64, normalize_embeddings=True)
+    queries = teacher.encode([q["q"] for q in questions], batch_size=64, normalize_embeddings=True)
+    doc_of = [topic(p.doc_id) for p in passages]
+    return [document_ranking(np.argsort(-(vectors @ v), kind="stable"), doc_of, 10) for v in queries]
+
+
+def vecsearch_rankings(corpus: Path, questions: list[dict], base: str, seed: int) -> tuple[dict, dict]:
+    from vecsearch.training import TrainConfig
+
+    with tempfile.TemporaryDirectory(prefix="vecsearch-demo-") as index_dir:
+        started = time.perf_counter()
+        retriever = Retriever.build(corpus, index_dir, base=base, train_config=TrainConfig(seed=seed), show_progress=False)
+        seconds = time.perf_counter() - started
+        modes = {"default (" + retriever.default_mode + ")": None, "dense": "dense", "lexical": "lexical", "hybrid": "hybrid"}
+        rankings = {name: [[topic(h.id) for h in retriever.search(q["q"], k=10, mode=mode)] for q in questions]
+                    for name, mode in modes.items()}
+        retriever.close()
+    return rankings, {"build_seconds": round(seconds, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=Path("corpus/python-docs"))
+    parser.add_argument("--configs", nargs="+", default=["default", "none"], help="bases to build with")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (matter only where training runs)")
+    parser.add_argument("--no-minilm", action="store_true")
+    args = parser.parse_args()
+    questions = json.loads(QUESTIONS.read_text())
+    rows, details = [], {}
+    for base in args.configs:
+        for seed in args.seeds if base == "none" else args.seeds[:1]:
+            rankings, extra = vecsearch_rankings(args.corpus, questions, base, seed)
+            for name, ranking in rankings.items():
+                rows.append({"system": f"vecsearch base={base} seed={seed}", "mode": name, **score(ranking, questions), **extra})
+                details[f"{base}/{seed}/{name}"] = ranking
+            print(rows[-4:], flush=True)
+    if not args.no_minilm:
+        ranking = minilm_rankings(args.corpus, questions)
+        rows.append({"system": "all-MiniLM-L6-v2", "mode": "dense", **score(ranking, questions)})
+        details["minilm"] = ranking
+    results = HERE / "results"
+    (results / "demo_questions.json").write_text(json.dumps({"questions": questions, "rows": rows, "rankings": details}, indent=1))
+    lines = [f"# Natural questions over the demo corpus ({len(questions)} questions)", "",
+             "Command: `python benchmarks/demo_questions.py " + " ".join(["--configs", *args.configs, "--seeds", *map(str, args.seeds)]) + "`", "",
+             "| system | mode | top-1 | top-3 | build s |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {r['system']} | {r['mode']} | {r['top1']} | {r['top3']} | {r.get('build_seconds', '')} |" for r in rows]
+    (results / "demo_questions.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
