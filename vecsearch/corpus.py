@@ -7,6 +7,14 @@ Files that cannot be read are skipped and reported, never fatal. Large text file
 are read in sections of about `SECTION_CHARS` characters (each its own document,
 `name.txt#1`, `name.txt#2`, ...), so memory follows the section, not the file.
 
+Only regular files are read: named pipes, devices and sockets (or links to them) are
+skipped as "not a regular file", so a FIFO cannot stall a build and `/dev/zero` cannot
+fill memory. Symbolic links are followed only while they stay inside the corpus: a link
+whose target (fully resolved) lies outside PATH is skipped as "link outside the corpus",
+so a folder cannot pull `/etc` or a home directory into an index, and PATH itself may be
+a link. Folders nested deeper than `MAX_FOLDER_DEPTH` are skipped as "nested too deep";
+a record nested too deep for the JSON parser costs its own line.
+
 This module knows nothing of tokenizers, models or indexes.
 """
 
@@ -17,7 +25,9 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -26,12 +36,14 @@ from .errors import VecsearchError
 
 TEXT_SUFFIXES = {".txt", ".md", ".rst"}
 RECORD_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
+SUFFIXES = TEXT_SUFFIXES | RECORD_SUFFIXES
 ID_FIELDS = ("id", "_id")
 MAX_WORD_CHARS = 100  # a longer run without spaces (base64, a minified line) is cut into pieces
 _WORD = re.compile(r"\S{1,%d}" % MAX_WORD_CHARS)
 LARGE_FILE_BYTES = 8 << 20  # text files above this are read in sections
 SECTION_CHARS = 1 << 20
 _BLOCK_BYTES = 1 << 20
+MAX_FOLDER_DEPTH = 256  # no real corpus nests deeper; paths soon pass the OS's limit (PATH_MAX) anyway
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,7 @@ class CorpusReport:
     def skip(self, where: str, reason: str, source: str | None = None) -> None:
         """Record a skipped file or record; `source` names its file if `where` is a record."""
         self.skipped.append((where, reason))
-        if reason != "empty":  # an emptied file is a removal; anything else is a failure to read
+        if reason.split(":")[0] not in _REMOVALS:  # anything else is a failure to read
             self.unread.add(source or where)
 
     def covers(self, source: str) -> bool:
@@ -73,6 +85,10 @@ class CorpusReport:
 
     def reasons(self) -> Counter:
         return Counter(reason.split(":")[0] for _, reason in self.skipped)
+
+
+# skips that mean "not in the corpus" (so its indexed documents go), not "could not be read"
+_REMOVALS = ("empty", "link outside the corpus")
 
 
 def content_hash(text: str) -> str:
@@ -92,10 +108,8 @@ def iter_documents(
     if not root.exists():
         raise VecsearchError(f"corpus path does not exist: {path}")
     seen_ids: set[str] = set()
-    base = root if root.is_dir() else root.parent
-    for file in _walk(root, report):
+    for file, relative in _walk(root, report):
         report.files += 1
-        relative = file.relative_to(base).as_posix()
         suffix = file.suffix.lower()
         documents = (
             _read_text_file(file, relative, report)
@@ -111,33 +125,85 @@ def iter_documents(
             yield document
 
 
-def _walk(root: Path, report: CorpusReport) -> Iterator[Path]:
-    if root.is_file():
-        if root.suffix.lower() in TEXT_SUFFIXES | RECORD_SUFFIXES:
-            yield root
-        else:
+def _walk(root: Path, report: CorpusReport) -> Iterator[tuple[Path, str]]:
+    """(path, name) of each regular file of a supported type under `root`:
+    a folder's files by name, then its folders, depth first. A name is relative to `root`
+    (or, for a file given as `root`, its own). Hidden names are passed over.
+
+    Walked with a stack of its own, not os.walk, whose recursion a folder nested ~1,000
+    deep exhausts; folders deeper than MAX_FOLDER_DEPTH are skipped.
+    """
+    if not root.is_dir():
+        if root.suffix.lower() not in SUFFIXES:
             report.skip(str(root), f"unsupported file type: {root.suffix or '(none)'}")
+        elif _is_regular(root, root.name, report):  # named as PATH: followed wherever it leads
+            yield root, root.name
         return
+    home = os.path.realpath(root)
     visited: set[tuple[int, int]] = set()
-
-    def unreadable(error: OSError) -> None:
-        where = os.path.relpath(error.filename, root) if error.filename else str(root)
-        report.skip(where, f"unreadable: {error.strerror or error}", source=where.rstrip("/") + "/")
-
-    for directory, subdirs, files in os.walk(root, followlinks=True, onerror=unreadable):
-        stat = os.stat(directory)
-        if (stat.st_dev, stat.st_ino) in visited:  # symlink loop
-            report.skip(directory, "symlink loop")
-            subdirs[:] = []
-            continue
-        visited.add((stat.st_dev, stat.st_ino))
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in sorted(files):
-            file = Path(directory) / name
-            if name.startswith("."):
+    folders = [(root, "", 0)]  # (folder, the prefix of its entries' names, depth)
+    while folders:
+        folder, name, depth = folders.pop()
+        subfolders = []
+        for entry in _entries(folder, name or str(root), visited, report):
+            path, relative = Path(entry.path), name + entry.name
+            is_folder = _is_folder(entry)
+            if not is_folder and Path(entry.name).suffix.lower() not in SUFFIXES:
                 continue
-            if file.suffix.lower() in TEXT_SUFFIXES | RECORD_SUFFIXES:
-                yield file
+            if entry.is_symlink():
+                target = os.path.realpath(path)
+                if os.path.commonpath([home, target]) != home:
+                    report.skip(relative + "/" * is_folder, f"link outside the corpus: {target}")
+                    continue
+            if not is_folder:
+                if _is_regular(path, relative, report):
+                    yield path, relative
+            elif depth < MAX_FOLDER_DEPTH:
+                subfolders.append((path, relative + "/", depth + 1))
+            else:
+                report.skip(relative + "/", f"nested too deep: more than {MAX_FOLDER_DEPTH} folders")
+        folders.extend(reversed(subfolders))
+
+
+def _entries(folder: Path, name: str, visited: set[tuple[int, int]], report: CorpusReport) -> list[os.DirEntry]:
+    """The entries of `folder` (named `name` in reports) by name, hidden ones left out; none if
+    it cannot be listed or was listed before (a link back up the tree, or a second link to it)."""
+    try:
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in visited:
+            report.skip(name, "symlink loop")
+            return []
+        visited.add((info.st_dev, info.st_ino))
+        with os.scandir(folder) as scan:
+            return sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as error:
+        where = name.rstrip("/")
+        report.skip(where, f"unreadable: {error.strerror or error}", source=where + "/" if name.endswith("/") else None)
+        return []
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows links
+    except OSError:
+        return False
+
+
+def _is_regular(path: Path, relative: str, report: CorpusReport) -> bool:
+    """Whether `path` (followed through links) is a regular file; if not, it is reported."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        report.skip(relative, f"unreadable: {error.strerror or error}")
+        return False
+    if stat.S_ISREG(mode):
+        return True
+    report.skip(relative, f"not a regular file: {_FILE_KINDS.get(stat.S_IFMT(mode), 'special file')}")
+    return False
+
+
+_FILE_KINDS = {stat.S_IFIFO: "named pipe", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
+               stat.S_IFSOCK: "socket", stat.S_IFDIR: "folder"}
 
 
 def _read_text_file(file: Path, relative: str, report: CorpusReport) -> Iterator[Document]:
@@ -230,11 +296,15 @@ def _read_record_file(
                     f"(fields: {', '.join(map(str, record)) or 'none'}); choose one with --text-field"
                 )
             text = record.get(text_field)
-            title = record.get("title")
+            if text is None and file.suffix.lower() == ".csv":
+                text = ""  # CSV has no null: datasets reads an empty cell as None
             if not isinstance(text, str) or not text.strip():
-                reason = "empty" if text_field in record else f"no field '{text_field}'"
+                # anything but an empty string is a record that could not be read: its file's
+                # indexed documents are kept (CorpusReport.covers), as for a malformed line
+                reason = "empty" if isinstance(text, str) else _not_text(record, text_field)
                 report.skip(f"{relative}:{where}", reason, source=relative)
                 continue
+            title = record.get("title")
             if isinstance(title, str) and title.strip() and not text.startswith(title):
                 text = f"{title.strip()}\n\n{text}"
             doc_id = next((str(record[f]) for f in ID_FIELDS if record.get(f) not in (None, "")), None)
@@ -243,6 +313,18 @@ def _read_record_file(
         report.skip(relative, f"unreadable: {error.strerror or error}")
     except _UnreadableRecords as error:
         report.skip(relative, str(error))
+    except RecursionError:  # a record datasets parsed but Python cannot hold
+        report.skip(relative, "unreadable: records nested too deep")
+
+
+def _not_text(record: dict, text_field: str) -> str:
+    """Why a record's text field is not text, in a few words."""
+    if text_field not in record:
+        return f"no field '{text_field}'"
+    value = record[text_field]
+    kinds = ((type(None), "null"), (bool, "a boolean"), ((int, float), "a number"), (list, "a list"), (dict, "an object"))
+    kind = next((name for types, name in kinds if isinstance(value, types)), type(value).__name__)
+    return f"'{text_field}' is {kind}, not a string"
 
 
 class _UnreadableRecords(Exception):
@@ -259,20 +341,42 @@ def _load_records(file: Path, relative: str, report: CorpusReport) -> Iterator[t
     suffix = file.suffix.lower()
     if suffix == ".jsonl":
         return _read_jsonl_lines(file, relative, report)
-    import datasets
-
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
     builder = {".json": "json", ".csv": "csv", ".parquet": "parquet"}[suffix]
     with open(file, "rb"):  # unreadable files fail here, with a plain OSError
         pass
     try:
-        dataset = datasets.load_dataset(
-            builder, data_files=str(file), split="train", keep_in_memory=True
-        )
+        with _quiet_datasets() as datasets:
+            dataset = datasets.load_dataset(builder, data_files=str(file), split="train", keep_in_memory=True)
     except Exception as error:  # datasets raises many types for malformed files
-        raise _UnreadableRecords(f"unreadable {builder} file: {_first_line(error)}") from None
+        raise _UnreadableRecords(f"unreadable {builder} file: {_first_line(_root_cause(error))}") from None
     return enumerate(dataset, 1)
+
+
+@contextmanager
+def _quiet_datasets():
+    """HF datasets without its progress bars and its own log lines ("Failed to load JSON from
+    file ..."): a file it cannot read is reported once, by us. Restores both afterwards."""
+    import datasets
+    from datasets.utils import logging as datasets_logging
+
+    verbosity = datasets_logging.get_verbosity()
+    bars_were_disabled = datasets.utils.are_progress_bars_disabled()
+    datasets_logging.set_verbosity(datasets_logging.CRITICAL + 1)
+    datasets.disable_progress_bars()
+    try:
+        yield datasets
+    finally:
+        datasets_logging.set_verbosity(verbosity)
+        if not bars_were_disabled:
+            datasets.enable_progress_bars()
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost cause: datasets wraps a parser's own error ("JSON parse error: ...") in
+    one that only says "An error occurred while generating the dataset"."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
 
 
 def _read_jsonl_lines(file: Path, relative: str, report: CorpusReport) -> Iterator[tuple[int, dict]]:
@@ -289,6 +393,9 @@ def _read_jsonl_lines(file: Path, relative: str, report: CorpusReport) -> Iterat
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 report.skip(f"{relative}:{number}", f"malformed JSON: {error.msg}", source=relative)
+                continue
+            except RecursionError:
+                report.skip(f"{relative}:{number}", "malformed JSON: nested too deep", source=relative)
                 continue
             if isinstance(record, dict):
                 yield number, record
