@@ -13,7 +13,9 @@ fill memory. Symbolic links are followed only while they stay inside the corpus:
 whose target (fully resolved) lies outside PATH is skipped as "link outside the corpus",
 so a folder cannot pull `/etc` or a home directory into an index, and PATH itself may be
 a link. Folders nested deeper than `MAX_FOLDER_DEPTH` are skipped as "nested too deep";
-a record nested too deep for the JSON parser costs its own line.
+a record nested too deep for the JSON parser costs its own line. Machine-made text is
+bounded too: a run without spaces is cut into words, and beyond MAX_RUN_CHARS it is
+not passed on (`split_passages`).
 
 This module knows nothing of tokenizers, models or indexes.
 """
@@ -39,7 +41,8 @@ RECORD_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
 SUFFIXES = TEXT_SUFFIXES | RECORD_SUFFIXES
 ID_FIELDS = ("id", "_id")
 MAX_WORD_CHARS = 100  # a longer run without spaces (base64, a minified line) is cut into pieces
-_WORD = re.compile(r"\S{1,%d}" % MAX_WORD_CHARS)
+MAX_RUN_CHARS = 16_384  # of a longer run, only the start goes into passages (see split_passages)
+_RUN = re.compile(r"\S+")
 LARGE_FILE_BYTES = 8 << 20  # text files above this are read in sections
 SECTION_CHARS = 1 << 20
 _BLOCK_BYTES = 1 << 20
@@ -416,20 +419,41 @@ def split_passages(document: Document, words: int = PASSAGE_WORDS, overlap: int 
     """Split a document into overlapping windows of `words` whitespace tokens.
 
     Windows advance by `words - overlap`; the last window ends at the document's end.
+    A run without spaces longer than MAX_WORD_CHARS counts as a word per MAX_WORD_CHARS
+    characters, and only its first MAX_RUN_CHARS characters go into passages: base64, a
+    minified bundle or a hex dump stays findable by its start but cannot fill the index -
+    and its training time - with passages no one searches (a 50 MB line would make 3,000).
     """
     if overlap >= words:
         raise ValueError("overlap must be smaller than the window")
-    spans = [m.span() for m in _WORD.finditer(document.text)]
-    if not spans:
-        return []
-    passages = []
+    passages: list[Passage] = []
     stride = words - overlap
-    for position, first in enumerate(range(0, max(len(spans) - overlap, 1), stride)):
-        window = spans[first : first + words]
-        start, end = window[0][0], window[-1][1]
-        text = document.text[start:end]
-        passages.append(Passage(document.id, text, document.source, position, start))
+    for spans in _word_spans(document.text):
+        for first in range(0, max(len(spans) - overlap, 1), stride):
+            window = spans[first : first + words]
+            start, end = window[0][0], window[-1][1]
+            passages.append(Passage(document.id, document.text[start:end], document.source, len(passages), start))
     return passages
+
+
+def _word_spans(text: str) -> list[list[tuple[int, int]]]:
+    """(start, end) of each word of `text` as split_passages counts them, in stretches that a
+    passage may span: a run cut short at MAX_RUN_CHARS ends one (a passage is a slice of the
+    text, so one reaching past the cut would hold the rest of the run)."""
+    stretches, spans = [], []
+    for run in _RUN.finditer(text):
+        start, end = run.span()
+        if end - start <= MAX_WORD_CHARS:
+            spans.append((start, end))
+            continue
+        cut = min(end, start + MAX_RUN_CHARS)
+        spans.extend((at, min(at + MAX_WORD_CHARS, cut)) for at in range(start, cut, MAX_WORD_CHARS))
+        if cut < end:
+            stretches.append(spans)
+            spans = []
+    if spans:
+        stretches.append(spans)
+    return stretches
 
 
 def read_corpus(
