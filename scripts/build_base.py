@@ -35,7 +35,7 @@ from vecsearch.distillation import distillation_loss, load_teacher  # noqa: E402
 from vecsearch.encoder import EncoderConfig, RNNEncoder, pad_batch  # noqa: E402
 from vecsearch.pseudoqueries import PseudoQueries  # noqa: E402
 from vecsearch.tokenizer import PAD_ID  # noqa: E402
-from vecsearch.training import TrainConfig, forward_precision  # noqa: E402
+from vecsearch.training import TrainConfig, forward_precision, optimize  # noqa: E402
 
 log = logging.getLogger("build_base")
 
@@ -149,18 +149,17 @@ def main() -> None:
     log.info("student %s, %d parameters, bfloat16 forward passes: %s",
              asdict(config), sum(p.numel() for p in encoder.parameters()), train.bfloat16)
 
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=train.learning_rate, weight_decay=0.01)
-    warmup = max(1, train.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * s / train.steps)))
     # tokenized once, up front: the steps then run torch alone (tokenizers' own threads beside
     # torch's, on 2 cores shared with anything else, stalled every step)
     passage_ids = encoder.tokenize(passages)
     natural_ids, pseudo_ids = encoder.tokenize(natural), encoder.tokenize(pseudo)
     losses = []
     training_started = time.perf_counter()
-    encoder.train()
-    for step in range(train.steps):
+
+    def step_loss() -> torch.Tensor:
+        step = len(losses)
+        if step and step % 2000 == 0:  # a checkpoint to look at while a long run goes on
+            encoder.save(args.cache / "checkpoint")
         rows = rng.choice(len(passages), size=train.batch_size, replace=False)
         use_natural = rng.random(len(rows)) < 0.5
         queries = [natural_ids[r] if n else pseudo_ids[r] for r, n in zip(rows, use_natural)]
@@ -171,21 +170,14 @@ def main() -> None:
             d = encoder(*pad_batch([passage_ids[r] for r in rows]))
         target = F.softmax(tq @ td.T / train.temperature, dim=1)
         loss = distillation_loss(q, d, tq, td, target, train.temperature)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
         losses.append(loss.item())
-        if (step + 1) % 200 == 0 or step == 0:
+        if (step + 1) % 200 == 0 or step == 0:  # progress in the log, not only on a terminal
             elapsed = time.perf_counter() - training_started
             log.info("step %d/%d loss %.3f (%.2f s/step, %.0f s left)", step + 1, train.steps,
                      np.mean(losses[-200:]), elapsed / (step + 1), elapsed / (step + 1) * (train.steps - step - 1))
-        if (step + 1) % 2000 == 0:
-            encoder.eval()
-            encoder.save(args.cache / "checkpoint")
-            encoder.train()
-    encoder.eval()
+        return loss
+
+    optimize(encoder, step_loss, train, show_progress=False)
     training_seconds = time.perf_counter() - training_started
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 import json
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,29 +64,40 @@ def phrase_from(text: str, words: int, rng: random.Random) -> str:
     return " ".join(tokens[start : start + words])
 
 
-@pytest.fixture(scope="session")
-def live_server(small_index):
-    """`vecsearch serve` on small_index, on a free loopback port, in a thread: yields its base URL."""
-    pytest.importorskip("fastapi", reason="needs vecsearch[serve]")
+@contextmanager
+def server_in_thread(config, start_seconds: float = 60):
+    """A uvicorn server for `config` (its app and settings) on a free loopback port, in a
+    thread: yields the port, and stops it afterwards."""
     import socket
     import threading
     import time
 
     import uvicorn
 
-    from vecsearch.server import create_app
-
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(str(small_index)), log_level="warning"))
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + start_seconds
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "the test server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    listener.close()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        listener.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(small_index):
+    """`vecsearch serve` on small_index, on a free loopback port, in a thread: yields its base URL."""
+    pytest.importorskip("fastapi", reason="needs vecsearch[serve]")
+    import uvicorn
+
+    from vecsearch.server import create_app
+
+    with server_in_thread(uvicorn.Config(create_app(str(small_index)), log_level="warning"), start_seconds=30) as port:
+        yield f"http://127.0.0.1:{port}"

@@ -24,6 +24,8 @@ pytest.importorskip("fastapi", reason="needs vecsearch[serve]")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from vecsearch import server  # noqa: E402
+
+from .conftest import server_in_thread  # noqa: E402
 from vecsearch.live import LiveIndex  # noqa: E402
 from vecsearch.server import (  # noqa: E402
     MAX_HEAD, MAX_HEADER_BYTES, MAX_HEADERS, MAX_QUERY_STRING, create_app, uvicorn_config,
@@ -39,22 +41,9 @@ STARTUP = 180  # seconds a `vecsearch serve` may take to start on a busy machine
 def bounded_server(small_index):
     """What `serve` runs on loopback (its uvicorn settings, loopback Host names only), in a
     thread, with a TIMEOUT-second request timeout: yields its port."""
-    import uvicorn
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
     app = create_app(str(small_index), allowed_hosts=[])
-    running = uvicorn.Server(uvicorn_config(app, request_timeout=TIMEOUT))
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert running.started, "the test server did not start"
-    yield listener.getsockname()[1]
-    running.should_exit = True
-    thread.join(10)
-    listener.close()
+    with server_in_thread(uvicorn_config(app, request_timeout=TIMEOUT)) as port:
+        yield port
 
 
 class ServeProcess:
