@@ -61,9 +61,9 @@ def combine(dense: tuple, lexical: tuple, alpha: float, normalise) -> np.ndarray
 def labelled(retriever, queries, qrels, doc_of) -> dict:
     judged = [q for q in qrels if q in queries]
     vectors = {q: retriever.query_encoder.encode([queries[q]]) for q in judged}
-    dense = {q: retriever._dense(vectors[q], DEPTH) for q in judged}
+    dense = {q: retriever._dense(vectors[q], DEPTH)[0] for q in judged}
     lexical = {q: retriever.lexical.search(queries[q], DEPTH) for q in judged}
-    moved = {q: retriever._dense(with_feedback(vectors[q], [lexical[q][0]], retriever.index.vectors), DEPTH)
+    moved = {q: retriever._dense(with_feedback(vectors[q], [lexical[q][0]], retriever.index.vectors), DEPTH)[0]
              for q in judged}
 
     def score(ranked_ids) -> float:

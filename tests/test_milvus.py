@@ -366,3 +366,25 @@ def test_sigkill_at_random_moments_on_milvus_lite_leaves_an_index_that_loads(cor
     assert len(versions(index_dir)) == 1 and not list(index_dir.glob(STAGING_PREFIX + "*"))
     live = json.loads((index_dir / versions(index_dir)[0] / "manifest.json").read_text())["backend"]
     assert collections(uri) == [live["collection_name"]]  # what killed writers created was dropped
+
+
+@needs_milvus
+def test_metadata_and_filters_match_faiss(tmp_path):
+    """The same documents with metadata on both backends: the same hits, filtered or not, in every mode."""
+    from .test_api import with_metadata
+    from .conftest import collection_documents
+
+    documents = with_metadata(collection_documents()[:120])
+    faiss_side = Retriever.build(documents, tmp_path / "faiss", index_type="flat", show_progress=False)
+    milvus_side = Retriever.build(documents, tmp_path / "milvus", index_type="flat", backend="milvus",
+                                  uri=tmp_path / "m.db", show_progress=False)
+    assert milvus_side.store.documents()["1"].metadata == faiss_side.store.documents()["1"].metadata
+    for where in (None, {"kind": "tool"}, {"year": {"$gte": 2000}, "kind": {"$in": ["plant", "animal"]}}):
+        for mode in ("dense", "lexical", "hybrid"):
+            for query in collection_queries()[:4]:
+                ours, theirs = (side.search(query, k=5, mode=mode, where=where) for side in (milvus_side, faiss_side))
+                assert [(h.id, h.metadata) for h in ours] == [(h.id, h.metadata) for h in theirs], (where, mode)
+    first = faiss_side.search(collection_queries()[0], k=1)[0].id
+    assert [h.id for h in milvus_side.similar(first, k=4)] == [h.id for h in faiss_side.similar(first, k=4)]
+    milvus_side.close()
+    faiss_side.close()

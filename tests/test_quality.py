@@ -160,10 +160,10 @@ def test_hybrid_search_moves_the_dense_query_by_bm25s_best_passages_only_where_c
     lexical = retriever.lexical.search(query, 100)
     vector = retriever.query_encoder.encode([query])
     moved = with_feedback(vector, [lexical[0]], retriever.index.vectors, fusion["feedback_passages"])
-    rankings = [fuse(retriever._dense(v, 100), lexical, fusion["dense_weight"]) for v in (moved, vector)]
+    rankings = [fuse(retriever._dense(v, 100)[0], lexical, fusion["dense_weight"]) for v in (moved, vector)]
     assert rankings[0][0].tolist() != rankings[1][0].tolist()
     for ids, scores in rankings:
-        assert retriever.search(query, k=10, mode="hybrid") == retriever._hits(ids, scores, 10)
+        assert retriever.search(query, k=10, mode="hybrid") == retriever._hits(ids, scores, 10, "rrf")
         fusion["feedback_passages"] = 0  # as in an index calibrated before feedback existed
 
 

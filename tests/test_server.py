@@ -268,3 +268,25 @@ def test_a_port_in_use_is_one_clear_line(small_index):
         result = CliRunner().invoke(main, ["serve", "--index", str(small_index), "--port", str(port)])
     assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_search_filters_by_metadata_and_info_matches_the_cli(tmp_path):
+    from .test_api import with_metadata
+    from .conftest import collection_documents, collection_queries
+
+    index_dir = tmp_path / "tagged"
+    Retriever.build(with_metadata(collection_documents()[:60]), index_dir, show_progress=False).close()
+    with TestClient(create_app(str(index_dir))) as client:
+        query = collection_queries()[1]
+        hits = client.get("/search", params=[("q", query), ("k", 4), ("where", "kind=tool"), ("where", "year>=1995")]).json()
+        assert len(hits) == 4 and all(h["metadata"]["kind"] == "tool" and h["metadata"]["year"] >= 1995 for h in hits)
+        printed = CliRunner().invoke(main, ["query", query, "-k", "4", "-w", "kind=tool", "-w", "year>=1995",
+                                            "-i", str(index_dir), "--json"])
+        assert hits == json.loads(printed.stdout)
+        placed = client.get("/map/search", params={"q": query, "k": 3, "where": "kind=plant"}).json()
+        assert [h["metadata"]["kind"] for h in placed["hits"]] == ["plant"] * 3
+        bad = client.get("/search", params={"q": query, "where": "kind"})
+        assert bad.status_code == 422 and "should match pattern" in bad.json()["detail"]
+        info = client.get("/info").json()
+        printed = json.loads(CliRunner().invoke(main, ["info", "-i", str(index_dir), "--json"]).stdout)
+        assert info == printed  # every field `info --json` shows, /info shows too

@@ -79,8 +79,10 @@ def test_add_and_delete_in_python(small_index, small_corpus, tmp_path):
     with pytest.raises(VecsearchError, match="empty"):
         retriever.delete(list(set(retriever.doc_ids)))
     assert retriever.store.counts()[0] == 80  # refused: nothing was lost
-    with pytest.raises(VecsearchError, match="'id' and 'text'"):
-        retriever.add(["just a string"])
+    with pytest.raises(VecsearchError, match="needs an id"):
+        retriever.add(["just a string"])  # by position it would overwrite document "0"
+    with pytest.raises(VecsearchError, match="needs an id"):
+        retriever.add([{"text": "no id"}])
 
 
 def test_retrain_trains_a_new_encoder(small_corpus, small_index, tmp_path):

@@ -13,16 +13,14 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
-__all__ = ["Retriever", "Hit", "VecsearchError", "__version__"]
+__all__ = ["Retriever", "Hit", "Document", "TrainConfig", "UpdateSummary", "VecsearchError", "__version__"]
+_HOMES = {"Retriever": "retriever", "Hit": "retriever", "Document": "corpus", "TrainConfig": "train_config",
+          "UpdateSummary": "indexing", "VecsearchError": "errors"}
 
 
 def __getattr__(name):  # lazy, so that `import vecsearch` (and the CLI's --help) stays fast
-    if name in ("Retriever", "Hit"):
-        from . import retriever
+    if name in _HOMES:
+        from importlib import import_module
 
-        return getattr(retriever, name)
-    if name == "VecsearchError":
-        from .errors import VecsearchError
-
-        return VecsearchError
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
     raise AttributeError(f"module 'vecsearch' has no attribute {name!r}")

@@ -63,6 +63,7 @@ def main():
 
 def index_option(function):
     return click.option(
+        "-i",
         "--index",
         "index_dir",
         default=DEFAULT_INDEX,
@@ -138,7 +139,7 @@ SHAPE_OPTIONS = ("cell", "pooling", "hidden_dim", "bidirectional")
 
 def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, seed, teacher, base, adapt) -> dict:
     """The build options that the training options give (Retriever.build's keywords)."""
-    from .training import TrainConfig
+    from .train_config import TrainConfig
 
     shaped = [name for name in SHAPE_OPTIONS if _given(name)]
     if shaped and base != "none":
@@ -369,32 +370,48 @@ def train(path, output, text_field, **training):
 @main.command()
 @click.argument("text")
 @click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of documents to return.")
-@click.option("--mode", type=click.Choice(["dense", "lexical", "hybrid"]), default=None,
+@click.option("-m", "--mode", type=click.Choice(["dense", "lexical", "hybrid"]), default=None,
               help="dense (RNN vectors), lexical (BM25) or hybrid (fused); default: the index's choice.")
+@click.option("-w", "--where", "where", multiple=True, metavar="FIELD=VALUE",
+              help="Only documents whose metadata matches: field=value, field=a,b (any of), field>=v, "
+                   "field<=v; repeat to combine (all must hold).")
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print hits as a JSON list.")
-def query(text, k, mode, index_dir, as_json):
-    """Search the index for TEXT; prints the best documents, one hit each.
+def query(text, k, mode, where, index_dir, as_json):
+    """Search the index for TEXT; prints the best documents, one hit each, with its score:
+    cosine (dense), bm25 (lexical) or rrf (hybrid: reciprocal-rank fusion of the two).
 
     \b
     Example:
       vecsearch query "how do RNNs keep context?" -k 5
       vecsearch query "boundary layer" --json | jq '.[0].id'
+      vecsearch query "wing flutter" --where year>=1960 --where lang=en
     """
+    from .filters import parse_cli
     from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS, Retriever, truncate_query
 
     text, truncated = truncate_query(text)
     if truncated:
         click.echo(f"note: the query was too long and was cut to {len(text.split())} words, {len(text)} characters "
                    f"(at most {MAX_QUERY_WORDS} words and {MAX_QUERY_CHARS} characters are used)", err=True)
-    hits = Retriever.load(index_dir).search(text, k=k, mode=mode)
+    retriever = Retriever.load(index_dir)
+    mode = mode or retriever.default_mode
+    hits = retriever.search(text, k=k, mode=mode, where=parse_cli(where))
+    if mode != "dense" and not retriever.lexical.terms(text):
+        fallback = "; the dense side answered alone" if mode == "hybrid" else "; try --mode dense"
+        click.echo(f"note: every word of the query is a stopword to BM25 ({retriever.lexical.stopwords} list){fallback}",
+                   err=True)
     if as_json:
         click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False))
         return
     if not hits:
-        click.echo("no results")
+        click.echo("no results" + (" (none of the documents matches --where)" if where else ""))
     for hit in hits:
-        click.echo(f"{hit.rank:>3}  {hit.score:.4f}  {hit.id}" + (f"  ({hit.source})" if hit.source != hit.id else ""))
+        click.echo(f"{hit.rank:>3}  {hit.score_kind:>6} {hit.score:.4f}  {hit.id}"
+                   + (f"  ({hit.source})" if hit.source != hit.id else ""))
+        if hit.metadata:
+            fields = ", ".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in hit.metadata.items())
+            click.echo("     " + textwrap.shorten(fields, width=200, placeholder=" ..."))
         snippet = textwrap.shorten(" ".join(hit.text.split()), width=200, placeholder=" ...")
         click.echo(textwrap.indent(snippet, "     "))
 

@@ -54,7 +54,8 @@ class Document:
     id: str
     text: str
     source: str
-    content_hash: str
+    content_hash: str  # of the text and the metadata: either changing re-indexes the document
+    metadata: dict | None = None  # a record's other fields (JSON values), for Hit.metadata and `where=`
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,25 @@ class CorpusReport:
 _REMOVALS = ("empty", "link outside the corpus")
 
 
-def content_hash(text: str) -> str:
+def content_hash(text: str, metadata: dict | None = None) -> str:
+    """A document's fingerprint; without metadata, that of its text alone (as before metadata existed)."""
+    if metadata:
+        text = text + "\0" + json.dumps(metadata, sort_keys=True, ensure_ascii=False)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def record_metadata(record: dict, text_field: str) -> dict | None:
+    """A record's fields other than its id and text, as JSON values (None values left out:
+    a table's reader fills a field one record lacks with None); None if there are none."""
+    metadata = {}
+    for name, value in record.items():
+        if name in ID_FIELDS or name == text_field or value is None:
+            continue
+        try:
+            metadata[str(name)] = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        except (TypeError, ValueError):  # a date, bytes, NaN: kept as its text
+            metadata[str(name)] = str(value)
+    return metadata or None
 
 
 def iter_documents(
@@ -126,6 +144,52 @@ def iter_documents(
             seen_ids.add(document.id)
             report.documents += 1
             yield document
+
+
+def documents_from(
+    items, text_field: str = "text", id_field: str | None = None, report: CorpusReport | None = None,
+    by_position: bool = True,
+) -> Iterator[Document]:
+    """Documents from Python objects: strings (ids "0", "1", ... by position), dicts (the text in
+    `text_field`, the id in `id_field` or "id"/"_id", "source" if given, other fields as
+    metadata), `Document`s, or a pandas DataFrame (its rows as dicts). Empty texts are skipped.
+    Without `by_position` (adding to an index, whose documents such ids would overwrite),
+    every document must bring its own id."""
+    report = report if report is not None else CorpusReport()
+    if hasattr(items, "to_dict") and hasattr(items, "columns"):  # a DataFrame, without importing pandas
+        items = items.to_dict("records")
+    id_fields = (id_field,) if id_field else ID_FIELDS
+    for position, item in enumerate(items):
+        if isinstance(item, Document):
+            document = item
+        elif isinstance(item, str) and by_position:
+            document = Document(str(position), item, str(position), content_hash(item))
+        elif isinstance(item, str):
+            raise VecsearchError(f"document {position} needs an id: add dicts with 'id' and 'text' "
+                                 "(or Documents), not bare strings")
+        elif isinstance(item, dict):
+            text = item.get(text_field)
+            if not isinstance(text, str):
+                raise VecsearchError(f"document {position}: no text in field '{text_field}' "
+                                     f"(fields: {', '.join(map(str, item)) or 'none'}); choose one with text_field=")
+            doc_id = next((str(item[f]) for f in id_fields if item.get(f) not in (None, "")), None)
+            if doc_id is None and id_field:
+                raise VecsearchError(f"document {position}: no id in field '{id_field}'")
+            if doc_id is None and not by_position:
+                raise VecsearchError(f"document {position} needs an id: give it an 'id' field (or choose one with id_field=)")
+            doc_id = doc_id if doc_id is not None else str(position)
+            fields = {name: value for name, value in item.items() if name != "source" and name not in id_fields}
+            metadata = record_metadata(fields, text_field)
+            source = str(item.get("source") or doc_id)
+            document = Document(doc_id, text, source, content_hash(text, metadata), metadata)
+        else:
+            raise VecsearchError(f"a document must be a string, a dict or a Document, not {type(item).__name__} "
+                                 f"({item!r:.60})")
+        report.documents += 1
+        if not document.text.strip():
+            report.skip(document.id, "empty")
+            continue
+        yield document
 
 
 def _walk(root: Path, report: CorpusReport) -> Iterator[tuple[Path, str]]:
@@ -311,7 +375,8 @@ def _read_record_file(
             if isinstance(title, str) and title.strip() and not text.startswith(title):
                 text = f"{title.strip()}\n\n{text}"
             doc_id = next((str(record[f]) for f in ID_FIELDS if record.get(f) not in (None, "")), None)
-            yield Document(doc_id or f"{relative}#{where}", text, relative, content_hash(text))
+            metadata = record_metadata(record, text_field)
+            yield Document(doc_id or f"{relative}#{where}", text, relative, content_hash(text, metadata), metadata)
     except OSError as error:
         report.skip(relative, f"unreadable: {error.strerror or error}")
     except _UnreadableRecords as error:

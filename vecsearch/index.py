@@ -39,6 +39,9 @@ HNSW_EF_CONSTRUCTION = 200  # with 80, RNN vectors at 100k had recall@10 0.92 at
 # 0.956 at efSearch 192 in 0.64-0.65 ms, against 0.958 in 0.87-0.89 ms for the whole
 # vectors at efSearch 160, and built in 24 s against 37 s (ann_options.py).
 HNSW_EF_SEARCH = 192
+# A filter keeping at most this many passages is searched exactly over them (their vectors
+# read back and scored); a broader one by searching deeper and dropping the rest.
+EXACT_FILTER_PASSAGES = 20_000
 
 
 def choose_index_type(count: int, requested: str = "auto") -> str:
@@ -75,6 +78,32 @@ class DenseIndex:
         if self.offset is not None:
             scores += (queries @ self.offset)[:, None]
         return scores, ids
+
+    def search_filtered(self, queries: np.ndarray, k: int, where, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`search` among the passages `allowed` (ascending ids) only; `where` is for backends that
+        filter by the metadata themselves. Pads with -1 where fewer than k are allowed."""
+        k = min(k, len(allowed))
+        if k == 0:
+            return np.empty((len(queries), 0), dtype=np.float32), np.empty((len(queries), 0), dtype=np.int64)
+        if len(allowed) <= EXACT_FILTER_PASSAGES:
+            scores = queries @ self.vectors(allowed).T
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            return np.take_along_axis(scores, top, axis=1).astype(np.float32), allowed[top]
+        keep = np.zeros(self.ntotal, dtype=bool)
+        keep[allowed] = True
+        depth = min(self.ntotal, math.ceil(2 * k * self.ntotal / len(allowed)))
+        while True:  # deeper until k allowed are found (or everything was searched)
+            scores, ids = self.search(queries, depth)
+            allowed_hits = keep[np.maximum(ids, 0)] & (ids >= 0)
+            if allowed_hits.sum(axis=1).min() >= k or depth >= self.ntotal:
+                break
+            depth = min(self.ntotal, 2 * depth)
+        found_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        found_ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for row in range(len(queries)):
+            chosen = np.flatnonzero(allowed_hits[row])[:k]
+            found_scores[row, : len(chosen)], found_ids[row, : len(chosen)] = scores[row, chosen], ids[row, chosen]
+        return found_scores, found_ids
 
     def vectors(self, ids) -> np.ndarray:
         """The stored vectors with these ids, float32 (len(ids), d), from any index type (an

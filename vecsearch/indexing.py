@@ -32,6 +32,7 @@ from .index import build_index, choose_index_type
 from .indexdir import POINTER, live_version, new_version, open_version, read_manifest, write_manifest
 from .lexical import LexicalIndex
 from .store import StoredDocument, StoredPassage
+from .train_config import TrainConfig
 
 PRECISIONS = ("auto", "int8", "bfloat16", "float32")
 ENCODER_FILES = ("encoder.safetensors", "tokenizer.json")
@@ -71,7 +72,7 @@ class BuildOptions:
     base: str | os.PathLike | None = "default"  # start from this base encoder ("none": train from scratch)
     adapt: str = "auto"  # train the base further on the corpus: "yes", "no", or by corpus size
     encoder_config: dict | None = None
-    train_config: object = None  # a training.TrainConfig
+    train_config: TrainConfig | None = None
     index_type: str = "auto"
     precision: str = "auto"  # how passages are encoded: int8 copy, bfloat16, float32, or by cell and CPU
     passage_words: int = PASSAGE_WORDS
@@ -146,7 +147,7 @@ def write_version(
                 summary.added += 1
             if same and reuse:
                 continue
-            embedded.append(StoredDocument(document.id, document.source, document.content_hash))
+            embedded.append(StoredDocument(document.id, document.source, document.content_hash, document.metadata))
             fresh.extend(split_passages(document, words, overlap))
         summary.skipped = len(report.skipped)
         if complete and not seen:
@@ -334,7 +335,7 @@ def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, o
 
 
 def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions, base=None):
-    from .training import TrainConfig, fit
+    from .training import fit
 
     train_config = options.train_config or TrainConfig()
     encoder, result = fit(

@@ -36,6 +36,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .errors import VecsearchError
+from .filters import to_milvus
 from .store import StoredDocument, StoredPassage
 
 EXTRA_HINT = "the milvus backend needs: pip install 'vecsearch[milvus]'"
@@ -45,6 +46,7 @@ INSERT_BATCH = 1000  # rows per insert call: well under gRPC's message limit for
 READ_BATCH = 4000  # rows per query when reading a collection back (Milvus caps a query at 16,384)
 MAX_VARCHAR = 65_535  # Milvus's limit, in bytes; a passage is at most ~13k characters
 METRIC = "IP"  # inner product on unit vectors = cosine, as with FAISS
+METADATA_FIELD = "metadata"  # JSON: a document's metadata, on each of its passages
 # The FAISS index type chosen by size maps to the Milvus one; HNSW and IVF use FAISS's settings.
 INDEX_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT"}
 MILVUS_HNSW_NEIGHBOURS = 32  # as measured here; FAISS's graph has 64, for centred vectors (index.py)
@@ -200,9 +202,11 @@ def write_collection(
     section = {
         "name": "milvus", "uri": settings["uri"], "collection": settings["collection"], "collection_name": name,
         "index_type": index["index_type"], "metric": METRIC, "index_params": index["params"],
-        "search_params": index["search"],
+        "search_params": index["search"], "metadata": True,
     }
+    documents = list(documents)
     hashes = {d.id: d.content_hash for d in documents}
+    metadata = {d.id: d.metadata or {} for d in documents}
     for passage in passages:  # checked before anything is created; only whitespace runs can get this long
         for field in ("text", "doc_id", "source"):
             value = getattr(passage, field)
@@ -226,6 +230,7 @@ def write_collection(
         schema.add_field("position", pymilvus.DataType.INT64)
         schema.add_field("start", pymilvus.DataType.INT64)
         schema.add_field("content_hash", pymilvus.DataType.VARCHAR, max_length=64)
+        schema.add_field(METADATA_FIELD, pymilvus.DataType.JSON)  # the document's, on each of its passages
         schema.add_field("vector", pymilvus.DataType.FLOAT_VECTOR, dim=dim)
         index_params = client.prepare_index_params()
         index_params.add_index(field_name="vector", index_type=index["index_type"], metric_type=METRIC,
@@ -235,7 +240,8 @@ def write_collection(
         for start in range(0, count, INSERT_BATCH):
             rows = [
                 {"id": i, "doc_id": p.doc_id, "source": p.source, "position": p.position, "start": p.start,
-                 "text": p.text, "content_hash": hashes[p.doc_id], "vector": vectors[i]}
+                 "text": p.text, "content_hash": hashes[p.doc_id], METADATA_FIELD: metadata[p.doc_id],
+                 "vector": vectors[i]}
                 for i, p in enumerate(passages[start : start + INSERT_BATCH], start)
             ]
             client.insert(name, rows)
@@ -304,6 +310,7 @@ class MilvusCollection:
         self.d = int(manifest["index"]["dimension"])
         counts = manifest["counts"]
         self.ntotal, self.documents_count = int(counts["passages"]), int(counts["documents"])
+        self.has_metadata = bool(section.get("metadata"))  # collections written before metadata lack the field
         self.client = _connections.acquire(self.uri)
         try:
             if not self.client.has_collection(self.name):
@@ -329,6 +336,53 @@ class MilvusCollection:
             for column, hit in enumerate(hits[:k]):
                 ids[row, column], scores[row, column] = hit["id"], hit["distance"]
         return scores, ids
+
+    def search_filtered(self, vectors: np.ndarray, k: int, where, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`search` among the passages whose document matches `where`, filtered by Milvus itself."""
+        k = min(k, len(allowed))
+        if k == 0:
+            return np.empty((len(vectors), 0), dtype=np.float32), np.empty((len(vectors), 0), dtype=np.int64)
+        results = self.client.search(
+            self.name, data=[np.asarray(v, dtype=np.float32) for v in vectors], limit=k, anns_field="vector",
+            search_params=self.search_params, output_fields=["id"], filter=to_milvus(where, METADATA_FIELD),
+        )
+        scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(vectors), k), -1, dtype=np.int64)
+        for row, hits in enumerate(results):
+            for column, hit in enumerate(hits[:k]):
+                ids[row, column], scores[row, column] = hit["id"], hit["distance"]
+        return scores, ids
+
+    def passage_ids_where(self, where) -> np.ndarray:
+        """The ids (ascending) of the passages whose document's metadata satisfies `where`."""
+        if not self.has_metadata:
+            return np.empty(0, dtype=np.int64)
+        expression = to_milvus(where, METADATA_FIELD)
+        found = []
+        for start in range(0, self.ntotal, READ_BATCH):
+            rows = self.client.query(
+                self.name, filter=f"id >= {start} and id < {start + READ_BATCH} and ({expression})", output_fields=["id"]
+            )
+            found.extend(int(row["id"]) for row in rows)
+        return np.array(sorted(found), dtype=np.int64)
+
+    def passage_ids_of(self, doc_id: str) -> np.ndarray:
+        """The ids of one document's passages, in order (empty if it is not indexed)."""
+        rows = self.client.query(self.name, filter=f"doc_id == {json.dumps(doc_id)}", output_fields=["id", "position"])
+        return np.array([int(r["id"]) for r in sorted(rows, key=lambda r: r["position"])], dtype=np.int64)
+
+    def metadata_of(self, doc_ids: list[str]) -> dict[str, dict | None]:
+        """The metadata of each of these documents."""
+        unique = list(dict.fromkeys(doc_ids))
+        if not self.has_metadata:
+            return dict.fromkeys(unique)
+        found: dict[str, dict | None] = {}
+        for start in range(0, len(unique), READ_BATCH):
+            chunk = unique[start : start + READ_BATCH]
+            rows = self.client.query(self.name, filter=f"doc_id in {json.dumps(chunk)} and position == 0",
+                                     output_fields=["doc_id", METADATA_FIELD])
+            found.update((row["doc_id"], row[METADATA_FIELD] or None) for row in rows)
+        return found
 
     def _rows(self, ids: list[int], fields: list[str]) -> dict[int, dict]:
         rows = {}
@@ -370,9 +424,11 @@ class MilvusCollection:
     def documents(self) -> dict[str, StoredDocument]:
         """Every document, by id (from its passages' fields)."""
         found = {}
-        for row in self._scan(["doc_id", "source", "content_hash"]):
+        fields = ["doc_id", "source", "content_hash", *([METADATA_FIELD] if self.has_metadata else [])]
+        for row in self._scan(fields):
             if row["doc_id"] not in found:
-                found[row["doc_id"]] = StoredDocument(row["doc_id"], row["source"], row["content_hash"])
+                found[row["doc_id"]] = StoredDocument(row["doc_id"], row["source"], row["content_hash"],
+                                                      row.get(METADATA_FIELD) or None)
         return found
 
     def iter_passages(self) -> Iterator[StoredPassage]:

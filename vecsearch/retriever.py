@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, Document, content_hash, iter_documents
+from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, documents_from, iter_documents
 from .errors import VecsearchError
+from .filters import Where, key as filter_key
 from .fusion import fuse, with_feedback
 from .backends import backend_of, open_backend
 from .indexdir import open_version, read_manifest, remove_leftovers, size_on_disk, writer_lock
@@ -23,9 +24,16 @@ from .lexical import LexicalIndex
 
 DEFAULT_INDEX = "indexes/default"
 MODES = ("dense", "lexical", "hybrid")
+SCORE_KINDS = {  # what a hit's score is, by mode
+    "dense": "cosine",  # of the query's and the passage's vectors, -1 to 1
+    "lexical": "bm25",  # unbounded; comparable only within one query
+    "hybrid": "rrf",  # weighted reciprocal-rank fusion: w/(60 + dense rank) + 1/(60 + BM25 rank)
+}
 MAX_K = 1000
 MAX_QUERY_WORDS = 256  # the encoder reads at most 256 tokens; more words only slow BM25 down
 MAX_QUERY_CHARS = 4096
+MAX_BATCH = 10_000  # queries in one search() call
+_FILTER_CACHE = 16  # filters whose passage ids a Retriever keeps (a server sees the same ones again)
 
 
 def truncate_query(query: str) -> tuple[str, bool]:
@@ -52,6 +60,8 @@ class Hit:
     source: str  # the file the document came from
     position: int  # the passage's number within the document
     passage_id: int
+    metadata: dict | None = None  # the document's own fields (from its record), if any
+    score_kind: str = ""  # what `score` is: "cosine", "bm25" or "rrf" (SCORE_KINDS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +82,13 @@ class Retriever:
         self._query_encoder = None
         self._lexical = None
         self._document_ids: np.ndarray | None = None  # see keep_in_memory()
+        self._filtered: dict[str, np.ndarray] = {}  # filter key -> passage ids it keeps
+
+    def __enter__(self) -> "Retriever":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     @classmethod
     def load(cls, index_dir: str | os.PathLike = DEFAULT_INDEX) -> "Retriever":
@@ -123,47 +140,97 @@ class Retriever:
     def default_mode(self) -> str:
         return self.manifest.get("fusion", {}).get("default_mode", "hybrid")
 
-    def search(self, query: str, k: int = 10, mode: str | None = None) -> list[Hit]:
-        """The `k` best documents for `query`, each with its best passage.
+    def search(self, query: str | list[str], k: int = 10, mode: str | None = None, where: Where | None = None):
+        """The `k` best documents for `query`, each with its best passage: a list of Hit (for a
+        list of queries, a list of such lists, searched together: faster than one by one).
 
         `mode` is "dense" (RNN vectors), "lexical" (BM25) or "hybrid" (both, fused);
-        by default the mode the index chose when it was built.
+        by default the mode the index chose when it was built. `where` keeps only documents
+        whose metadata matches (filters.py: {"year": 2020, "lang": {"$in": ["en", "de"]}}),
+        before ranking, so up to k of them come back.
         """
+        batch = not isinstance(query, str)
+        queries = list(query) if batch and isinstance(query, (list, tuple)) else [query]
+        if batch and not isinstance(query, (list, tuple)):
+            raise VecsearchError(f"a query must be a string or a list of strings, not {type(query).__name__}")
+        if not 1 <= len(queries) <= MAX_BATCH:
+            raise VecsearchError(f"a batch holds 1 to {MAX_BATCH:,} queries, not {len(queries):,}")
         mode = mode or self.default_mode
         if mode not in MODES:
             raise VecsearchError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
-        if not isinstance(query, str) or not query.strip():
-            raise VecsearchError("empty query")
-        query, _ = truncate_query(query)  # the CLI says so; Python callers can check truncate_query
+        for number, text in enumerate(queries):
+            if not isinstance(text, str) or not text.strip():
+                raise VecsearchError("empty query" + (f" (number {number} of the batch)" if batch else ""))
+        queries = [truncate_query(text)[0] for text in queries]  # the CLI says so; Python callers can check truncate_query
         if not 1 <= k <= MAX_K:
             raise VecsearchError(f"k must be between 1 and {MAX_K}")
+        results = self._search(queries, k, mode, where)
+        return results if batch else results[0]
+
+    def _search(self, queries: list[str], k: int, mode: str, where: Where | None) -> list[list[Hit]]:
         depth = max(4 * k, 100)  # passages per side before grouping by document
+        allowed = self._allowed(where)
+        if allowed is not None and len(allowed) == 0:
+            return [[] for _ in queries]
+        lexical = dense = None
+        if mode != "dense":
+            lexical = self.lexical.search_batch(queries, depth, allowed)
+        if mode != "lexical":
+            vectors = self.query_encoder.encode(queries)
+            fusion = self.manifest.get("fusion", {})
+            if mode == "hybrid" and fusion.get("feedback_passages"):  # absent from indexes calibrated before feedback
+                vectors = with_feedback(vectors, [ids for ids, _ in lexical], self.index.vectors, fusion["feedback_passages"])
+            dense = self._dense(vectors, depth, where, allowed)
         if mode == "dense":
-            ids, scores = self._dense(self.query_encoder.encode([query]), depth)
+            rankings = dense
         elif mode == "lexical":
-            ids, scores = self.lexical.search(query, depth)
-        else:
-            ids, scores = self._hybrid(query, depth)
-        return self._hits(ids, scores, k)
+            rankings = lexical
+        else:  # BM25 first; the dense side moved toward its best passages (fusion.py); the two fused
+            weight = self.manifest.get("fusion", {}).get("dense_weight", 1.0)
+            rankings = [fuse(d, l, weight) for d, l in zip(dense, lexical)]
+        return [self._hits(ids, scores, k, SCORE_KINDS[mode]) for ids, scores in rankings]
 
-    def _hybrid(self, query: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 first; then the dense side, with the query vector moved toward BM25's best
-        passages if the index was calibrated so (fusion.py); then the two fused."""
-        fusion = self.manifest.get("fusion", {})
-        lexical = self.lexical.search(query, depth)
-        vector = self.query_encoder.encode([query])
-        if fusion.get("feedback_passages"):  # absent from indexes calibrated before feedback existed
-            vector = with_feedback(vector, [lexical[0]], self.index.vectors, fusion["feedback_passages"])
-        return fuse(self._dense(vector, depth), lexical, fusion.get("dense_weight", 1.0))
+    def similar(self, doc_id: str, k: int = 10, where: Where | None = None) -> list[Hit]:
+        """The `k` documents nearest to an indexed one (by the mean of its passages' vectors), itself left out."""
+        if not 1 <= k <= MAX_K:
+            raise VecsearchError(f"k must be between 1 and {MAX_K}")
+        own = self.store.passage_ids_of(str(doc_id))
+        if len(own) == 0:
+            raise VecsearchError(f"no document '{doc_id}' in the index")
+        vector = self.index.vectors(own).mean(axis=0, keepdims=True)
+        vector /= max(float(np.linalg.norm(vector)), 1e-12)
+        allowed = self._allowed(where)
+        if allowed is not None:
+            allowed = np.setdiff1d(allowed, own, assume_unique=True)
+            if len(allowed) == 0:
+                return []
+        [(ids, scores)] = self._dense(vector, max(4 * (k + 1), 100) + len(own), where, allowed)
+        keep = ~np.isin(ids, own)
+        return self._hits(ids[keep], scores[keep], k, SCORE_KINDS["dense"])
 
-    def _dense(self, vector: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """The passages nearest to a query vector (shape (1, d)), best first, with their scores."""
+    def _allowed(self, where: Where | None) -> np.ndarray | None:
+        """The passage ids a filter keeps (None: no filter), cached for the filters seen last."""
+        if not where:
+            return None
+        cache_key = filter_key(where)
+        if cache_key not in self._filtered:
+            if len(self._filtered) >= _FILTER_CACHE:
+                self._filtered.pop(next(iter(self._filtered)))
+            self._filtered[cache_key] = self.store.passage_ids_where(where)
+        return self._filtered[cache_key]
+
+    def _dense(self, vectors: np.ndarray, depth: int, where: Where | None = None,
+               allowed: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each query vector (a row), the passages nearest to it, best first, with their scores."""
         with one_openmp_thread():
-            scores, ids = self.index.search(vector, min(depth, self.index.ntotal))
-        keep = ids[0] >= 0
-        return ids[0][keep], scores[0][keep]
+            if allowed is None:
+                scores, ids = self.index.search(vectors, min(depth, self.index.ntotal))
+            else:
+                scores, ids = self.index.search_filtered(vectors, depth, where, allowed)
+        keep = ids >= 0
+        return [(ids[row][keep[row]], scores[row][keep[row]]) for row in range(len(ids))]
 
-    def _hits(self, ids: np.ndarray, scores: np.ndarray, k: int) -> list[Hit]:
+    def _hits(self, ids: np.ndarray, scores: np.ndarray, k: int, score_kind: str = "") -> list[Hit]:
         """Keep each document's best passage, then the top k documents."""
         ids, scores = ids.tolist(), scores.tolist()
         best: dict[str, tuple[int, float]] = {}
@@ -186,8 +253,9 @@ class Retriever:
             start, chunk = start + chunk, 2 * chunk
         chosen = list(best.values())
         passages = self.store.passages([p for p, _ in chosen])
+        metadata = self.store.metadata_of([p.doc_id for p in passages]) if passages else {}
         return [
-            Hit(rank, p.doc_id, float(score), p.text, p.source, p.position, p.id)
+            Hit(rank, p.doc_id, float(score), p.text, p.source, p.position, p.id, metadata.get(p.doc_id), score_kind)
             for rank, (p, (_, score)) in enumerate(zip(passages, chosen), 1)
         ]
 
@@ -228,10 +296,11 @@ class Retriever:
     @classmethod
     def build(
         cls,
-        corpus_path: str | os.PathLike,
+        corpus,
         index_dir: str | os.PathLike = DEFAULT_INDEX,
         *,
         text_field: str = "text",
+        id_field: str | None = None,
         model: str | os.PathLike | None = None,
         teacher: str | os.PathLike | None = None,
         base: str | os.PathLike | None = "default",
@@ -250,7 +319,12 @@ class Retriever:
         uri: str | None = None,
         collection: str | None = None,
     ) -> "Retriever":
-        """Index the documents under `corpus_path` into `index_dir`, and open the result.
+        """Index `corpus` into `index_dir`, and open the result.
+
+        `corpus` is a path (a folder or file of documents) or the documents themselves: a list
+        (or any iterable) of strings, of dicts (text in `text_field`, id in `id_field` or
+        "id"/"_id", other fields kept as metadata for `Hit.metadata` and `search(where=)`), of
+        `Document`s, or a pandas DataFrame. Strings get ids "0", "1", ... by position.
 
         A new index starts from `base`, the encoder that ships with vecsearch ("default"),
         or a folder holding one; a small corpus is embedded by it as it is, a larger one
@@ -277,10 +351,13 @@ class Retriever:
             passage_overlap=passage_overlap, retrain=retrain, show_progress=show_progress,
             backend=backend, uri=uri, collection=collection,
         )
+        if isinstance(corpus, (str, os.PathLike)):
+            documents, corpus_path = iter_documents(corpus, text_field, report), corpus
+        else:
+            documents, corpus_path = documents_from(corpus, text_field, id_field, report), None
         with writer_lock(index_dir, wait):
             summary = write_version(
-                index_dir, iter_documents(corpus_path, text_field, report), complete=True,
-                options=options, report=report, corpus_path=corpus_path,
+                index_dir, documents, complete=True, options=options, report=report, corpus_path=corpus_path,
             )
             retriever = cls.load(index_dir)
             remove_leftovers(Path(index_dir))  # the version the write itself held open
@@ -292,14 +369,15 @@ class Retriever:
         documents,
         *,
         text_field: str = "text",
+        id_field: str | None = None,
         wait: float = 0.0,
         report: CorpusReport | None = None,
         show_progress: bool = False,
     ) -> UpdateSummary:
         """Add or update documents, then reopen on the new version; returns what changed.
 
-        `documents` is a path (a folder or file, read like `build` reads a corpus) or an
-        iterable of `Document`s or of dicts with "id" and "text" (and optionally "source").
+        `documents` is a path (a folder or file, read like `build` reads a corpus) or documents
+        in memory, as `build` takes them.
         A document whose id is indexed already replaces it if its text changed. Nothing
         is removed; only new and changed documents are embedded.
         """
@@ -307,7 +385,7 @@ class Retriever:
         if isinstance(documents, (str, os.PathLike)):
             incoming = iter_documents(documents, text_field, report)
         else:
-            incoming = _as_documents(documents, report)
+            incoming = documents_from(documents, text_field, id_field, report, by_position=False)
         return self._write(incoming, (), wait, report, BuildOptions(show_progress=show_progress))
 
     def delete(self, ids, *, wait: float = 0.0) -> UpdateSummary:
@@ -343,18 +421,3 @@ class Retriever:
                 remove_leftovers(self.index_dir)  # the version this object held until now
         return summary
 
-
-def _as_documents(items, report: CorpusReport):
-    """Documents from `Document`s or dicts {"id", "text", "source"?}; empty texts are skipped."""
-    for item in items:
-        if isinstance(item, Document):
-            document = item
-        elif isinstance(item, dict) and isinstance(item.get("text"), str) and item.get("id") not in (None, ""):
-            doc_id = str(item["id"])
-            document = Document(doc_id, item["text"], str(item.get("source") or doc_id), content_hash(item["text"]))
-        else:
-            raise VecsearchError(f"a document must be a Document or a dict with 'id' and 'text', not {item!r:.80}")
-        if not document.text.strip():
-            report.skip(document.id, "empty")
-            continue
-        yield document

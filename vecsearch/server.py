@@ -29,7 +29,7 @@ import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
-from typing import Any, Iterable, Literal
+from typing import Annotated, Any, Iterable, Literal
 
 import anyio
 import anyio.to_thread
@@ -37,11 +37,12 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from . import __version__
 from .errors import VecsearchError
+from .filters import CLI_PATTERN, parse_cli
 from .live import LiveIndex
 from .projection import embedding_map
 from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS
@@ -68,6 +69,8 @@ class HitOut(BaseModel):
     source: str
     position: int
     passage_id: int
+    metadata: dict[str, Any] | None = None
+    score_kind: Literal["cosine", "bm25", "rrf"]
 
 
 class Health(BaseModel):
@@ -82,7 +85,9 @@ class Info(BaseModel):
     passages: int
     dimension: int
     index_type: str
+    backend: dict[str, Any]
     encoder: dict[str, Any]
+    base: dict[str, Any] | None
     default_mode: str
     fusion: dict[str, Any]
     size_bytes: int
@@ -124,6 +129,12 @@ QueryText = Query(..., min_length=1, max_length=MAX_QUERY_CHARS,
                   description=f"The query: at most {MAX_QUERY_CHARS} characters and {MAX_QUERY_WORDS} words.")
 TopK = Query(10, ge=1, le=MAX_K, description=f"Number of documents to return (1-{MAX_K}).")
 Mode = Query(None, description="dense, lexical or hybrid; default: the index's choice.")
+# Bounded so that the longest query with the most filters, percent-encoded, stays under the query
+# string limit (414) and uvicorn's request-line limit
+MAX_WHERE, MAX_WHERE_CHARS = 8, 100
+WhereItem = Annotated[str, StringConstraints(pattern=CLI_PATTERN, max_length=MAX_WHERE_CHARS)]
+Where = Query([], max_length=MAX_WHERE, description="Only documents whose metadata matches: field=value, field=a,b (any of), "
+                              f"field>=v, field<=v; repeat to combine, at most {MAX_WHERE} (as `vecsearch query --where`).")
 
 
 class BadRequest(Exception):
@@ -171,14 +182,15 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
     app.add_exception_handler(BadRequest, _bad_request)
     app.add_exception_handler(VecsearchError, _bad_request)
 
-    def hits(q: str, k: int, mode: str | None) -> list[dict]:
+    def hits(q: str, k: int, mode: str | None, where: list[str]) -> list[dict]:
         with live.use() as retriever:
-            return [hit.to_dict() for hit in retriever.search(_checked(q), k=k, mode=mode)]
+            return [hit.to_dict() for hit in retriever.search(_checked(q), k=k, mode=mode, where=parse_cli(where))]
 
     @app.get("/search", response_model=list[HitOut], responses=ERRORS, summary="Search the index")
-    async def search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode):
+    async def search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode,
+                     where: list[WhereItem] = Where):
         """The `k` best documents for `q`, one hit each: what `vecsearch query --json` prints."""
-        return JSONResponse(await in_search_slot(hits, q, k, mode))  # already the model's shape: skip re-validating it
+        return JSONResponse(await in_search_slot(hits, q, k, mode, where))  # already the model's shape: skip re-validating it
 
     @app.get("/info", response_model=Info, summary="Describe the index")
     def info():
@@ -197,14 +209,15 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
             return JSONResponse(live.cached(retriever, "map-json", lambda r: _map_json(live.cached(r, "map", embedding_map), r)))
 
     @app.get("/map/search", response_model=MapSearchOut, responses=ERRORS, summary="Search, placed on the map")
-    async def map_search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode):
+    async def map_search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode,
+                         where: list[WhereItem] = Where):
         """Like /search, plus the map coordinates of the query and of each hit's passage."""
-        return await in_search_slot(placed_hits, q, k, mode)
+        return await in_search_slot(placed_hits, q, k, mode, where)
 
-    def placed_hits(q: str, k: int, mode: str | None) -> dict:
+    def placed_hits(q: str, k: int, mode: str | None, where: list[str]) -> dict:
         with live.use() as retriever:
             q = _checked(q)
-            hits = retriever.search(q, k=k, mode=mode)
+            hits = retriever.search(q, k=k, mode=mode, where=parse_cli(where))
             projection = live.cached(retriever, "map", embedding_map).projection
             query_point = projection.project(retriever.query_encoder.encode([q]))[0]
             hit_points = projection.project(retriever.index.vectors([hit.passage_id for hit in hits]))

@@ -5,20 +5,25 @@ Passage ids are the row numbers of the dense and lexical indexes (0..n-1).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import numpy as np
+
 from .corpus import Document, Passage
 from .errors import VecsearchError
+from .filters import Where, to_sql
 
 FILENAME = "passages.sqlite"
 SCHEMA = """
 CREATE TABLE documents (
     id TEXT PRIMARY KEY,
     source TEXT NOT NULL,
-    content_hash TEXT NOT NULL
+    content_hash TEXT NOT NULL,
+    metadata TEXT  -- JSON object, or NULL; absent from stores written before metadata existed
 );
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY,
@@ -39,6 +44,7 @@ class StoredDocument:
     id: str
     source: str
     content_hash: str
+    metadata: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,8 @@ def write_store(
     with sqlite3.connect(path) as connection:
         connection.executescript(SCHEMA)
         connection.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?)", ((d.id, d.source, d.content_hash) for d in documents)
+            "INSERT INTO documents VALUES (?, ?, ?, ?)",
+            ((d.id, d.source, d.content_hash, _json(d.metadata)) for d in documents),
         )
         connection.executemany(
             "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
@@ -84,6 +91,7 @@ class PassageStore:
         try:  # sqlite opens lazily; a damaged or foreign file shows up on the first read
             self.connection.execute("SELECT id, source, content_hash FROM documents LIMIT 1").fetchall()
             last = self.connection.execute("SELECT MAX(id) FROM passages").fetchone()[0]
+            columns = {row[1] for row in self.connection.execute("PRAGMA table_info(documents)")}
         except sqlite3.DatabaseError as error:
             self.connection.close()
             raise VecsearchError(f"{path} is damaged or not a vecsearch store: {error}") from None
@@ -91,6 +99,7 @@ class PassageStore:
             self.connection.close()
             held = "no passages" if last is None else f"passages up to id {last:,}"
             raise VecsearchError(f"{path} is damaged: it holds {held}, the index {passages:,} passages")
+        self._metadata_column = "metadata" if "metadata" in columns else "NULL"
 
     def _rows(self, query: str, parameters=()) -> list[tuple]:
         try:
@@ -139,8 +148,33 @@ class PassageStore:
 
     def documents(self) -> dict[str, StoredDocument]:
         """Every document, by id."""
-        rows = self._rows("SELECT id, source, content_hash FROM documents")
-        return {row[0]: StoredDocument(*row) for row in rows}
+        rows = self._rows(f"SELECT id, source, content_hash, {self._metadata_column} FROM documents")
+        return {row[0]: StoredDocument(*row[:3], _parse(row[3])) for row in rows}
+
+    def metadata_of(self, doc_ids: list[str]) -> dict[str, dict | None]:
+        """The metadata of each of these documents."""
+        found: dict[str, dict | None] = {}
+        unique = list(dict.fromkeys(doc_ids))
+        for start in range(0, len(unique), 10_000):
+            chunk = unique[start : start + 10_000]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, {self._metadata_column} FROM documents WHERE id IN ({marks})"
+            found.update((doc_id, _parse(text)) for doc_id, text in self._rows(query, chunk))
+        return found
+
+    def passage_ids_where(self, where: Where) -> np.ndarray:
+        """The ids (ascending) of the passages whose document's metadata satisfies `where`."""
+        if self._metadata_column == "NULL":  # a store from before metadata: no document has any
+            return np.empty(0, dtype=np.int64)
+        clause, parameters = to_sql(where, "d.metadata")
+        rows = self._rows(f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.doc_id WHERE {clause} ORDER BY p.id",
+                          parameters)
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def passage_ids_of(self, doc_id: str) -> np.ndarray:
+        """The ids of one document's passages, in order (empty if it is not indexed)."""
+        rows = self._rows("SELECT id FROM passages WHERE doc_id = ? ORDER BY position", (doc_id,))
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
 
     def iter_passages(self) -> Iterator[StoredPassage]:
         """Every passage, in id order."""
@@ -158,3 +192,11 @@ class PassageStore:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _json(metadata: dict | None) -> str | None:
+    return json.dumps(metadata, ensure_ascii=False, sort_keys=True) if metadata else None
+
+
+def _parse(text: str | None) -> dict | None:
+    return json.loads(text) if text else None

@@ -61,6 +61,12 @@ async function search(event) {
   }
 }
 
+const SCORE_HELP = {
+  cosine: "cosine similarity of the query's and the passage's RNN vectors (-1 to 1)",
+  bm25: "BM25 score: comparable only within one query",
+  rrf: "reciprocal-rank fusion of the dense and BM25 rankings",
+};
+
 function drawResults() {
   const list = $("results");
   list.replaceChildren();
@@ -70,12 +76,19 @@ function drawResults() {
     item.dataset.id = hit.id;
     const head = document.createElement("div");
     head.className = "hit-head";
-    head.append(span("rank", `${hit.rank}.`), span("doc-id", hit.id), span("score", hit.score.toFixed(4)));
+    const score = span("score", `${hit.score_kind} ${hit.score.toFixed(4)}`);
+    score.title = SCORE_HELP[hit.score_kind] || "";
+    head.append(span("rank", `${hit.rank}.`), span("doc-id", hit.id), score);
     if (hit.source !== hit.id) head.append(span("source", hit.source));
     const snippet = document.createElement("p");
     snippet.className = "snippet";
     snippet.textContent = shorten(hit.text, 300);
-    item.append(head, snippet);
+    item.append(head);
+    if (hit.metadata) {
+      const fields = Object.entries(hit.metadata).map(([name, value]) => `${name}: ${JSON.stringify(value)}`);
+      item.append(span("metadata", shorten(fields.join(" · "), 200)));
+    }
+    item.append(snippet);
     item.addEventListener("mouseenter", () => { state.active = i; drawMap(); });
     item.addEventListener("mouseleave", () => { state.active = -1; drawMap(); });
     list.append(item);
