@@ -58,6 +58,26 @@ def small_index(small_corpus, tmp_path_factory):
     return index_dir
 
 
+KINDS = ("plant", "animal", "tool")
+
+
+def with_metadata(documents: list[dict]) -> list[dict]:
+    """The test collection's documents, each with a year, a kind and a page count."""
+    return [{"id": d["_id"], "text": d["text"], "year": 1990 + i % 30, "kind": KINDS[i % 3], "pages": i}
+            for i, d in enumerate(documents)]
+
+
+@pytest.fixture(scope="session")
+def tagged(tmp_path_factory):
+    """An index of 200 documents with metadata, built from dicts with the shipped base as it is."""
+    from vecsearch import Retriever
+
+    documents = with_metadata(collection_documents()[:200])
+    index_dir = tmp_path_factory.mktemp("tagged") / "idx"
+    Retriever.build(documents, index_dir, show_progress=False).close()
+    return index_dir, {d["id"]: {k: v for k, v in d.items() if k not in ("id", "text")} for d in documents}
+
+
 def phrase_from(text: str, words: int, rng: random.Random) -> str:
     tokens = text.split()
     start = rng.randrange(0, max(1, len(tokens) - words))

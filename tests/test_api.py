@@ -16,25 +16,7 @@ from vecsearch.cli import main
 from vecsearch.filters import matches, parse_cli
 from vecsearch.lexical import ANALYZER_FILE, DIRECTORY, LexicalIndex
 
-from .conftest import collection_documents, collection_queries
-
-KINDS = ("plant", "animal", "tool")
-
-
-def with_metadata(documents: list[dict]) -> list[dict]:
-    """The test collection's documents, each with a year, a kind and a page count."""
-    return [{"id": d["_id"], "text": d["text"], "year": 1990 + i % 30, "kind": KINDS[i % 3], "pages": i}
-            for i, d in enumerate(documents)]
-
-
-@pytest.fixture(scope="module")
-def tagged(tmp_path_factory):
-    """An index of 200 documents with metadata, built from dicts with the shipped base as it is."""
-    documents = with_metadata(collection_documents()[:200])
-    index_dir = tmp_path_factory.mktemp("tagged") / "idx"
-    Retriever.build(documents, index_dir, show_progress=False).close()
-    return index_dir, {d["id"]: {k: v for k, v in d.items() if k not in ("id", "text")} for d in documents}
-
+from .conftest import collection_documents, collection_queries, with_metadata
 
 def test_build_takes_strings_dicts_documents_and_a_dataframe(tmp_path):
     texts = [d["text"] for d in collection_documents()[:30]]

@@ -371,8 +371,7 @@ def test_sigkill_at_random_moments_on_milvus_lite_leaves_an_index_that_loads(cor
 @needs_milvus
 def test_metadata_and_filters_match_faiss(tmp_path):
     """The same documents with metadata on both backends: the same hits, filtered or not, in every mode."""
-    from .test_api import with_metadata
-    from .conftest import collection_documents
+    from .conftest import collection_documents, with_metadata
 
     documents = with_metadata(collection_documents()[:120])
     faiss_side = Retriever.build(documents, tmp_path / "faiss", index_type="flat", show_progress=False)

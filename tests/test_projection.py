@@ -1,6 +1,7 @@
-"""The 2-D map (PCA with numpy) and `vecsearch plot`."""
+"""The 2-D map (t-SNE, or PCA with numpy; clusters and their labels) and `vecsearch plot`."""
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ from click.testing import CliRunner
 
 from vecsearch import Retriever
 from vecsearch.cli import main
-from vecsearch.projection import MAX_GROUPS, OTHER, TOP_LEVEL, Projection, _number_groups, embedding_map, sample_ids, source_group
+from vecsearch.projection import (MAX_GROUPS, OTHER, TOP_LEVEL, Projection, _number_groups, cluster_labels, clusters_of,
+                                  embedding_map, sample_ids, source_group)
 
 
 def test_pca_finds_the_directions_of_largest_spread():
@@ -40,19 +42,68 @@ def test_passages_are_grouped_by_source_folder():
 
 def test_the_map_uses_the_stored_vectors(small_index):
     retriever = Retriever.load(small_index)
-    emap = embedding_map(retriever)
+    emap = embedding_map(retriever, layout="pca")
     assert len(emap.passage_ids) == emap.passages == retriever.index.ntotal
     stored = retriever.index.reconstruct_n(0, retriever.index.ntotal)
     assert np.allclose(emap.points, emap.projection.project(stored), atol=1e-5)
+    assert np.allclose(emap.place(stored), emap.points, atol=1e-5)
     retriever.close()
+
+
+def neighbours_kept(vectors: np.ndarray, points: np.ndarray, k: int = 10) -> float:
+    """The share of each passage's k nearest neighbours (by cosine) that are among its k nearest on the map."""
+    similar = np.argsort(-(vectors @ vectors.T), axis=1)[:, 1 : k + 1]
+    distance = ((points[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+    near = np.argsort(distance, axis=1)[:, 1 : k + 1]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(similar.tolist(), near.tolist())]))
+
+
+def test_tsne_keeps_neighbours_together_better_than_pca_and_places_queries_near_their_passages(tagged):
+    pytest.importorskip("sklearn", reason="needs vecsearch[plot] or [serve] (scikit-learn)")
+    with Retriever.load(tagged[0]) as retriever:
+        tsne, pca = embedding_map(retriever, layout="tsne"), embedding_map(retriever, layout="pca")
+        assert tsne.layout == "tsne" and len(tsne.clusters) == int(tsne.cluster.max()) + 1
+        vectors = tsne.vectors
+        kept_tsne, kept_pca = neighbours_kept(vectors, tsne.points), neighbours_kept(vectors, pca.points)
+        print(f"10-nearest neighbours kept: t-SNE {kept_tsne:.3f}, PCA {kept_pca:.3f}")
+        assert kept_tsne > kept_pca + 0.1
+        ids = tsne.passage_ids[:5]
+        assert np.allclose(tsne.place(retriever.index.vectors(ids), ids), tsne.points[:5])  # drawn: its own point
+        placed = tsne.place(vectors[:20])  # as a query would be: beside its nearest passages
+        spread = np.linalg.norm(tsne.points - tsne.points.mean(0), axis=1).mean()
+        assert np.median(np.linalg.norm(placed - tsne.points[:20], axis=1)) < 0.25 * spread
+
+
+def test_clusters_are_labelled_with_their_distinctive_words():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    vectors = np.concatenate([c + 0.05 * rng.normal(size=(40, 16)) for c in centres]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    cluster = clusters_of(vectors)  # k by size (5 for 120), so a group may be split, but never mixed
+    topic_of = np.repeat(np.arange(3), 40)
+    assert all(len(set(topic_of[cluster == c].tolist())) == 1 for c in set(cluster.tolist()))
+    assert np.bincount(cluster).tolist() == sorted(np.bincount(cluster).tolist(), reverse=True)  # largest first
+    topics = ["the violin and the cello play music", "the glacier and the volcano shape mountains",
+              "the bank raised interest rates on loans"]
+    texts = [topics[i // 40] + f" in the year {i}" for i in range(120)]
+    labels = cluster_labels(texts, cluster)
+    for c, label in enumerate(labels):
+        topic = topics[topic_of[cluster == c][0]]
+        words = label.split(", ")
+        assert len(words) == 3 and set(words) <= set(topic.split()) - {"the", "and", "on"}, labels
 
 
 def test_plot_writes_a_png(small_index, tmp_path):
     pytest.importorskip("matplotlib", reason="needs vecsearch[plot]")
     result = CliRunner().invoke(main, ["plot", "--index", str(small_index), "-o", str(tmp_path / "map.png")])
     assert result.exit_code == 0, result.output
-    assert "passages, 1 source folder ->" in result.output
+    assert "clusters ->" in result.output and "  1. " in result.output
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    drawn = CliRunner().invoke(main, ["plot", "-i", str(small_index), "-o", str(tmp_path / "q.png"), "-q", "forest", "-k", "3",
+                                      "--json"])
+    assert drawn.exit_code == 0, drawn.output
+    report = json.loads(drawn.output)
+    assert len(report["hits"]) == 3 and report["clusters"] and (tmp_path / "q.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("command, module, extra", [(["serve"], "fastapi", "serve"), (["plot", "-o", "m.png"], "matplotlib", "plot")])

@@ -271,8 +271,7 @@ def test_a_port_in_use_is_one_clear_line(small_index):
 
 
 def test_search_filters_by_metadata_and_info_matches_the_cli(tmp_path):
-    from .test_api import with_metadata
-    from .conftest import collection_documents, collection_queries
+    from .conftest import collection_documents, collection_queries, with_metadata
 
     index_dir = tmp_path / "tagged"
     Retriever.build(with_metadata(collection_documents()[:60]), index_dir, show_progress=False).close()

@@ -66,3 +66,36 @@ def test_typing_a_query_shows_its_document_and_the_map(browser, live_server, sma
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOT))
     print(f"screenshot: {SCREENSHOT}")
+
+    # the URL carries the search: reloading it shows the same hits
+    assert "q=" in browser.current_url
+    browser.refresh()
+    wait.until(when.text_to_be_present_in_element((By.ID, "status"), "results in"))
+    assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#results .doc-id")] == shown
+    assert browser.find_element(By.ID, "query").get_attribute("value") == phrase
+    # the keyboard: "/" goes to the box, the arrows through the hits, Enter opens the document
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element(By.TAG_NAME, "body").click()
+    browser.find_element(By.TAG_NAME, "body").send_keys("/")
+    assert browser.switch_to.active_element.get_attribute("id") == "query"
+    box = browser.find_element(By.ID, "query")
+    box.send_keys(Keys.ARROW_DOWN)
+    opened = shown.index(name)
+    for _ in range(opened):
+        browser.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+    assert browser.switch_to.active_element.text == name
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    wait.until(lambda driver: driver.execute_script("return !!document.getElementById('passage')"))
+    assert f"/doc/{name}" in browser.current_url
+    marked = browser.find_element(By.ID, "passage").text
+    assert " ".join(phrase.split()[:5]) in " ".join(marked.split())  # the passage the phrase came from, highlighted
+    assert (small_corpus / name).read_text().strip().startswith(browser.find_element(By.ID, "doc-text").text[:40])
+    # back on the empty page: example queries from the clusters' labels
+    browser.get(live_server + "/")
+    wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#examples a"))
+    example = browser.find_elements(By.CSS_SELECTOR, "#examples a")[0]
+    words = example.text
+    example.click()
+    wait.until(when.text_to_be_present_in_element((By.ID, "status"), "results in"))
+    assert browser.find_element(By.ID, "query").get_attribute("value") == words

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import textwrap
 import time
 
@@ -388,6 +389,7 @@ def query(text, k, mode, where, index_dir, as_json):
       vecsearch query "wing flutter" --where year>=1960 --where lang=en
     """
     from .filters import parse_cli
+    from .snippets import render
     from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS, Retriever, truncate_query
 
     text, truncated = truncate_query(text)
@@ -412,8 +414,8 @@ def query(text, k, mode, where, index_dir, as_json):
         if hit.metadata:
             fields = ", ".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in hit.metadata.items())
             click.echo("     " + textwrap.shorten(fields, width=200, placeholder=" ..."))
-        snippet = textwrap.shorten(" ".join(hit.text.split()), width=200, placeholder=" ...")
-        click.echo(textwrap.indent(snippet, "     "))
+        bold = (lambda word: click.style(word, bold=True)) if sys.stdout.isatty() else (lambda word: word)
+        click.echo("     " + render(hit.text, hit.snippet, bold))
 
 
 @main.command()
@@ -562,15 +564,20 @@ def serve(index_dir, host, port, workers, access_log, allowed_hosts):
 @main.command()
 @index_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
-def plot(index_dir, output):
-    """Draw the map of the passages (PCA of their vectors) as a PNG, coloured by source folder.
+@click.option("-q", "--query", default=None, help="Also draw this query and its hits.")
+@click.option("-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Hits of --query to draw.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was drawn as JSON.")
+def plot(index_dir, output, query, k, as_json):
+    """Draw the map of the passages as a PNG: neighbours kept together (t-SNE; PCA without
+    scikit-learn), clusters coloured and labelled with their most distinctive words.
 
-    Needs vecsearch[plot] (matplotlib). Indexes over 5,000 passages are drawn from a
-    sample of 5,000.
+    Needs vecsearch[plot] (matplotlib, scikit-learn). A t-SNE map draws a sample of at most
+    2,000 passages, a PCA one of 5,000.
 
     \b
     Example:
       vecsearch plot --index indexes/docs -o map.png
+      vecsearch plot -o map.png --query "boundary layer transition" -k 5
     """
     _require(["matplotlib"], "plot", "vecsearch plot")
     from .plot import plot_map
@@ -578,11 +585,18 @@ def plot(index_dir, output):
 
     retriever = Retriever.load(index_dir)
     try:
-        drawn = plot_map(retriever, output)
+        drawn = plot_map(retriever, output, query=query, k=k)
     finally:
         retriever.close()
-    folders = len(drawn["groups"])
-    click.echo(f"{drawn['points']:,} of {drawn['passages']:,} passages, {folders} source folder{'s' * (folders != 1)} -> {output}")
+    if as_json:
+        click.echo(json.dumps({**drawn, "output": str(output)}))
+        return
+    clusters = len(drawn["clusters"])
+    click.echo(f"{drawn['points']:,} of {drawn['passages']:,} passages ({drawn['layout']}), "
+               f"{clusters} cluster{'s' * (clusters != 1)}" + (f", {len(drawn['hits'])} hits" if query else "")
+               + f" -> {output}")
+    for number, label in enumerate(drawn["clusters"], 1):
+        click.echo(f"  {number:>2}. {label}")
 
 
 @main.command(name="eval")

@@ -37,8 +37,17 @@ def stopword_list(name: str) -> tuple[str, ...]:
     return tuple(lists[name])
 
 
+def stopwords_of(directory: str | Path) -> str:
+    """The stopword list a saved index was built with (without loading its arrays)."""
+    analyzer = Path(directory) / DIRECTORY / ANALYZER_FILE
+    stopwords = json.loads(analyzer.read_text())["stopwords"] if analyzer.exists() else LEGACY_STOPWORDS
+    stopword_list(stopwords)  # an unknown name is damage
+    return stopwords
+
+
 @lru_cache(maxsize=1)
-def _stemmer():
+def stemmer():
+    """Snowball's English stemmer: a list of lower-cased words -> their stems."""
     import Stemmer
 
     return Stemmer.Stemmer("english").stemWords
@@ -49,7 +58,7 @@ def analyze(texts: list[str], stopwords: str | None = None) -> list[list[str]]:
     import bm25s
 
     words = list(stopword_list(stopwords or STOPWORDS))
-    return bm25s.tokenize(texts, stopwords=words, stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return bm25s.tokenize(texts, stopwords=words, stemmer=stemmer(), return_ids=False, show_progress=False)
 
 
 class LexicalIndex:
@@ -105,9 +114,7 @@ class LexicalIndex:
         path = Path(directory) / DIRECTORY
         try:
             bm25 = bm25s.BM25.load(str(path), mmap=mmap, show_progress=False)
-            analyzer = path / ANALYZER_FILE
-            stopwords = json.loads(analyzer.read_text())["stopwords"] if analyzer.exists() else LEGACY_STOPWORDS
-            stopword_list(stopwords)  # an unknown name is damage too
+            stopwords = stopwords_of(directory)
         except Exception as error:  # missing or damaged arrays/JSON: numpy, json, OS and our errors
             raise VecsearchError(f"{path} is damaged: {error}") from None
         return cls(bm25, path, stopwords)

@@ -20,7 +20,8 @@ from .backends import backend_of, open_backend
 from .indexdir import open_version, read_manifest, remove_leftovers, size_on_disk, writer_lock
 from .index import one_openmp_thread
 from .indexing import BuildOptions, UpdateSummary, write_version
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, analyze, stemmer, stopwords_of
+from .snippets import Snippet, make_snippet
 
 DEFAULT_INDEX = "indexes/default"
 MODES = ("dense", "lexical", "hybrid")
@@ -62,6 +63,7 @@ class Hit:
     passage_id: int
     metadata: dict | None = None  # the document's own fields (from its record), if any
     score_kind: str = ""  # what `score` is: "cosine", "bm25" or "rrf" (SCORE_KINDS)
+    snippet: Snippet | None = None  # the window of `text` to show, and where the query's words are in it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -188,7 +190,13 @@ class Retriever:
         else:  # BM25 first; the dense side moved toward its best passages (fusion.py); the two fused
             weight = self.manifest.get("fusion", {}).get("dense_weight", 1.0)
             rankings = [fuse(d, l, weight) for d, l in zip(dense, lexical)]
-        return [self._hits(ids, scores, k, SCORE_KINDS[mode]) for ids, scores in rankings]
+        terms = analyze(queries, self.stopwords)
+        return [self._hits(ids, scores, k, SCORE_KINDS[mode], set(words)) for (ids, scores), words in zip(rankings, terms)]
+
+    @property
+    def stopwords(self) -> str:
+        """The stopword list of the index's BM25 (read without loading its arrays)."""
+        return self._lexical.stopwords if self._lexical is not None else stopwords_of(self.version_dir)
 
     def similar(self, doc_id: str, k: int = 10, where: Where | None = None) -> list[Hit]:
         """The `k` documents nearest to an indexed one (by the mean of its passages' vectors), itself left out."""
@@ -207,6 +215,29 @@ class Retriever:
         [(ids, scores)] = self._dense(vector, max(4 * (k + 1), 100) + len(own), where, allowed)
         keep = ~np.isin(ids, own)
         return self._hits(ids[keep], scores[keep], k, SCORE_KINDS["dense"])
+
+    def document(self, doc_id: str) -> dict:
+        """An indexed document as its passages rebuild it: id, source, metadata, text, and each
+        passage's (start, end) in that text (passages overlap; a part no passage holds - the end
+        of a very long run without spaces - is left out)."""
+        ids = self.store.passage_ids_of(str(doc_id))
+        if len(ids) == 0:
+            raise VecsearchError(f"no document '{doc_id}' in the index")
+        passages = sorted(self.store.passages(ids.tolist()), key=lambda p: p.position)
+        text, spans, end_in_document = "", [], None
+        for passage in passages:
+            if end_in_document is None or passage.start >= end_in_document:  # the first, or after a cut
+                start = len(text) + (1 if text else 0)
+                text += (" " if text else "") + passage.text
+            else:  # overlaps the text so far: add what comes after it
+                start = len(text) - (end_in_document - passage.start)
+                text += passage.text[end_in_document - passage.start :]
+            end_in_document = passage.start + len(passage.text)
+            spans.append({"passage_id": passage.id, "position": passage.position, "start": start,
+                          "end": start + len(passage.text)})
+        return {"id": passages[0].doc_id, "source": passages[0].source,
+                "metadata": self.store.metadata_of([passages[0].doc_id]).get(passages[0].doc_id),
+                "text": text, "passages": spans}
 
     def _allowed(self, where: Where | None) -> np.ndarray | None:
         """The passage ids a filter keeps (None: no filter), cached for the filters seen last."""
@@ -230,7 +261,8 @@ class Retriever:
         keep = ids >= 0
         return [(ids[row][keep[row]], scores[row][keep[row]]) for row in range(len(ids))]
 
-    def _hits(self, ids: np.ndarray, scores: np.ndarray, k: int, score_kind: str = "") -> list[Hit]:
+    def _hits(self, ids: np.ndarray, scores: np.ndarray, k: int, score_kind: str = "",
+              terms: set[str] | None = None) -> list[Hit]:
         """Keep each document's best passage, then the top k documents."""
         ids, scores = ids.tolist(), scores.tolist()
         best: dict[str, tuple[int, float]] = {}
@@ -255,7 +287,8 @@ class Retriever:
         passages = self.store.passages([p for p, _ in chosen])
         metadata = self.store.metadata_of([p.doc_id for p in passages]) if passages else {}
         return [
-            Hit(rank, p.doc_id, float(score), p.text, p.source, p.position, p.id, metadata.get(p.doc_id), score_kind)
+            Hit(rank, p.doc_id, float(score), p.text, p.source, p.position, p.id, metadata.get(p.doc_id), score_kind,
+                make_snippet(p.text, terms or set(), stemmer()))
             for rank, (p, (_, score)) in enumerate(zip(passages, chosen), 1)
         ]
 

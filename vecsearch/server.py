@@ -61,6 +61,14 @@ logger = logging.getLogger(__name__)
 STATIC = resources.files("vecsearch") / "static"
 
 
+class SnippetOut(BaseModel):
+    """The window text[start:end] of the hit's passage to show, and the (start, end) of each query word in it."""
+
+    start: int
+    end: int
+    marks: list[tuple[int, int]]
+
+
 class HitOut(BaseModel):
     rank: int
     id: str
@@ -71,6 +79,22 @@ class HitOut(BaseModel):
     passage_id: int
     metadata: dict[str, Any] | None = None
     score_kind: Literal["cosine", "bm25", "rrf"]
+    snippet: SnippetOut
+
+
+class PassageSpan(BaseModel):
+    passage_id: int
+    position: int
+    start: int  # in the document's text
+    end: int
+
+
+class DocumentOut(BaseModel):
+    id: str
+    source: str
+    metadata: dict[str, Any] | None
+    text: str
+    passages: list[PassageSpan]
 
 
 class Health(BaseModel):
@@ -99,11 +123,15 @@ class MapOut(BaseModel):
 
     version: str
     passages: int
-    groups: list[str]
+    layout: Literal["tsne", "pca"]
+    clusters: list[str]  # each cluster's label: its most distinctive words
+    groups: list[str]  # source folders
     x: list[float]
     y: list[float]
+    cluster: list[int]
     group: list[int]
     passage_id: list[int]
+    doc_id: list[str]
 
 
 class MapSearchOut(BaseModel):
@@ -204,7 +232,8 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
 
     @app.get("/map", response_model=MapOut, summary="The map of the passages")
     def passage_map():
-        """A PCA projection of (a sample of at most 5,000) passage vectors, computed once per version."""
+        """The passages on a 2-D map (t-SNE, or PCA without scikit-learn; a sample of at most 2,000 /
+        5,000), with clusters and their labels, computed once per version."""
         with live.use() as retriever:
             return JSONResponse(live.cached(retriever, "map-json", lambda r: _map_json(live.cached(r, "map", embedding_map), r)))
 
@@ -218,9 +247,10 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
         with live.use() as retriever:
             q = _checked(q)
             hits = retriever.search(q, k=k, mode=mode, where=parse_cli(where))
-            projection = live.cached(retriever, "map", embedding_map).projection
-            query_point = projection.project(retriever.query_encoder.encode([q]))[0]
-            hit_points = projection.project(retriever.index.vectors([hit.passage_id for hit in hits]))
+            emap = live.cached(retriever, "map", embedding_map)
+            query_point = emap.place(retriever.query_encoder.encode([q]))[0]
+            passage_ids = [hit.passage_id for hit in hits]
+            hit_points = emap.place(retriever.index.vectors(passage_ids), passage_ids)
             return {
                 "version": retriever.version_dir.name,
                 "hits": [hit.to_dict() for hit in hits],
@@ -228,9 +258,23 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
                 "points": [_rounded(point) for point in hit_points],
             }
 
+    @app.get("/document", response_model=DocumentOut, responses={**ERRORS, 404: {"model": Problem, "description": "No such document"}},
+             summary="One document, rebuilt from its passages")
+    def document(id: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS, description="The document's id.")):
+        """The document's text, with where each of its passages lies in it."""
+        with live.use() as retriever:
+            try:
+                return retriever.document(id)
+            except VecsearchError as error:
+                return JSONResponse({"detail": str(error)}, status_code=404)
+
     @app.get("/", include_in_schema=False)
     def page():
         return FileResponse(str(STATIC / "index.html"))
+
+    @app.get("/doc/{doc_id:path}", include_in_schema=False)
+    def document_page(doc_id: str):  # the page fetches /document itself
+        return FileResponse(str(STATIC / "doc.html"))
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
@@ -252,11 +296,15 @@ def _map_json(emap, retriever) -> dict:
     return {
         "version": retriever.version_dir.name,
         "passages": emap.passages,
+        "layout": emap.layout,
+        "clusters": emap.clusters,
         "groups": emap.groups,
         "x": [round(v, 5) for v in emap.points[:, 0].tolist()],
         "y": [round(v, 5) for v in emap.points[:, 1].tolist()],
+        "cluster": emap.cluster.tolist(),
         "group": emap.group.tolist(),
         "passage_id": emap.passage_ids.tolist(),
+        "doc_id": emap.doc_ids,
     }
 
 

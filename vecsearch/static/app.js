@@ -1,4 +1,6 @@
 // The search page: calls /map/search and draws the results and the map. No framework, no build.
+// The URL carries the search (/?q=...&mode=...): shareable, and a reload or Back shows it again.
+// Keys: "/" goes to the query box, the arrow keys move through the hits, Enter opens one.
 "use strict";
 
 const COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#76b7b2", "#edc948", "#b07aa1",
@@ -16,6 +18,7 @@ async function getJSON(url) {
 async function loadMap() {
   state.map = await getJSON("/map");
   state.version = state.map.version;
+  $("layout").textContent = state.map.layout === "tsne" ? "t-SNE" : "PCA";
   drawLegend();
   drawMap();
 }
@@ -25,9 +28,9 @@ async function start() {
     const info = await getJSON("/info");
     $("index-info").textContent =
       `${info.documents.toLocaleString()} documents, ${info.passages.toLocaleString()} passages (${info.version})`;
-    const mode = document.querySelector(`input[name=mode][value=${info.default_mode}]`);
-    if (mode) mode.checked = true;
+    state.defaultMode = info.default_mode;
     await loadMap();
+    await fromLocation();
   } catch (error) {
     showStatus(`Could not load the index: ${error.message}`, true);
   }
@@ -38,10 +41,55 @@ function showStatus(text, isError = false) {
   $("status").className = isError ? "error" : "muted";
 }
 
+// Show the search the URL names (or the empty page, with example queries).
+async function fromLocation() {
+  const params = new URLSearchParams(location.search);
+  const wanted = params.get("mode") || state.defaultMode;
+  const mode = document.querySelector(`input[name=mode][value="${CSS.escape(wanted || "")}"]`);
+  if (mode) mode.checked = true;
+  $("query").value = params.get("q") || "";
+  if ($("query").value.trim()) {
+    await run();
+  } else {
+    state.found = null;
+    $("results").replaceChildren();
+    showExamples();
+    drawMap();
+  }
+}
+
+// Example queries: the labels of the largest clusters, whose words the collection is about.
+function showExamples() {
+  const box = $("examples");
+  box.replaceChildren();
+  if (!state.map || !state.map.clusters.length) return;
+  box.append(document.createTextNode("Try: "));
+  state.map.clusters.slice(0, 4).forEach((label, i) => {
+    const link = document.createElement("a");
+    const text = label.split(", ").slice(0, 2).join(" ");
+    link.href = `/?${new URLSearchParams({ q: text })}`;
+    link.textContent = text;
+    link.addEventListener("click", (event) => { event.preventDefault(); $("query").value = text; search(event); });
+    if (i) box.append(document.createTextNode(" · "));
+    box.append(link);
+  });
+  showStatus("");
+}
+
 async function search(event) {
   event.preventDefault();
   const q = $("query").value;
   if (!q.trim()) { showStatus("Type a query first."); return; }
+  const mode = document.querySelector("input[name=mode]:checked");
+  const shown = new URLSearchParams({ q });
+  if (mode && mode.value !== state.defaultMode) shown.set("mode", mode.value);
+  if (location.search !== `?${shown}`) history.pushState(null, "", `/?${shown}`);
+  await run();
+}
+
+async function run() {
+  const q = $("query").value;
+  $("examples").replaceChildren();
   const mode = document.querySelector("input[name=mode]:checked");
   const params = new URLSearchParams({ q, k: "10" });
   if (mode) params.set("mode", mode.value);
@@ -78,11 +126,19 @@ function drawResults() {
     head.className = "hit-head";
     const score = span("score", `${hit.score_kind} ${hit.score.toFixed(4)}`);
     score.title = SCORE_HELP[hit.score_kind] || "";
-    head.append(span("rank", `${hit.rank}.`), span("doc-id", hit.id), score);
+    const link = document.createElement("a");
+    link.className = "doc-id";
+    link.textContent = hit.id;
+    const back = new URLSearchParams(location.search);
+    back.set("passage", hit.passage_id);
+    link.href = `/doc/${encodeURIComponent(hit.id)}?${back}`;
+    link.addEventListener("focus", () => { state.active = i; drawMap(); });
+    link.addEventListener("blur", () => { state.active = -1; drawMap(); });
+    head.append(span("rank", `${hit.rank}.`), link, score);
     if (hit.source !== hit.id) head.append(span("source", hit.source));
     const snippet = document.createElement("p");
     snippet.className = "snippet";
-    snippet.textContent = shorten(hit.text, 300);
+    snippet.append(...marked(hit.text, hit.snippet));
     item.append(head);
     if (hit.metadata) {
       const fields = Object.entries(hit.metadata).map(([name, value]) => `${name}: ${JSON.stringify(value)}`);
@@ -93,6 +149,22 @@ function drawResults() {
     item.addEventListener("mouseleave", () => { state.active = -1; drawMap(); });
     list.append(item);
   });
+}
+
+// The snippet's window of the passage as text nodes, each query word in a <mark>.
+function marked(text, snippet) {
+  const nodes = [];
+  let at = snippet.start;
+  if (at > 0) nodes.push(document.createTextNode("... "));
+  for (const [start, end] of snippet.marks) {
+    nodes.push(document.createTextNode(text.slice(at, start)));
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(start, end);
+    nodes.push(mark);
+    at = end;
+  }
+  nodes.push(document.createTextNode(text.slice(at, snippet.end) + (snippet.end < text.length ? " ..." : "")));
+  return nodes;
 }
 
 function span(className, text) {
@@ -110,7 +182,7 @@ function shorten(text, limit) {
 function drawLegend() {
   const legend = $("legend");
   legend.replaceChildren();
-  state.map.groups.forEach((name, i) => {
+  state.map.clusters.forEach((name, i) => {
     const entry = document.createElement("span");
     const swatch = span("swatch", "");
     swatch.style.background = COLOURS[i % COLOURS.length];
@@ -138,12 +210,15 @@ function drawMap() {
   const place = fit(xs, ys, width, height, 14);
   const size = map.x.length > 2000 ? 3 : 5;
   context.globalAlpha = state.found ? 0.45 : 0.8;
+  state.placed = [];
   for (let i = 0; i < map.x.length; i++) {
-    context.fillStyle = COLOURS[map.group[i] % COLOURS.length];
+    context.fillStyle = COLOURS[map.cluster[i] % COLOURS.length];
     const [px, py] = place(map.x[i], map.y[i]);
+    state.placed.push([px, py]);
     context.fillRect(px - size / 2, py - size / 2, size, size);
   }
   context.globalAlpha = 1;
+  drawClusterLabels(context, place);
   if (!state.found) return;
   const [qx, qy] = place(state.found.query[0], state.found.query[1]);
   state.found.points.forEach((point, i) => {
@@ -163,6 +238,43 @@ function drawMap() {
   context.closePath(); context.fill();
 }
 
+// Each cluster's label at the median of its points.
+function drawClusterLabels(context, place) {
+  const map = state.map;
+  context.font = "bold 11px sans-serif";
+  context.textAlign = "center";
+  map.clusters.forEach((label, c) => {
+    const xs = [], ys = [];
+    map.cluster.forEach((k, i) => { if (k === c) { xs.push(map.x[i]); ys.push(map.y[i]); } });
+    if (!xs.length) return;
+    const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    const [px, py] = place(median(xs), median(ys));
+    const width = context.measureText(label).width + 8;
+    context.fillStyle = "rgba(255,255,255,0.8)";
+    context.fillRect(px - width / 2, py - 8, width, 15);
+    context.fillStyle = "#222";
+    context.fillText(label, px, py + 3);
+  });
+}
+
+// Hovering a dot names its document and cluster.
+function hover(event) {
+  const tip = $("map-tip");
+  if (!state.placed || !state.map) return;
+  const box = $("map").getBoundingClientRect();
+  const x = event.clientX - box.left, y = event.clientY - box.top;
+  let best = -1, bestDistance = 36;  // within 6 px
+  state.placed.forEach(([px, py], i) => {
+    const distance = (px - x) ** 2 + (py - y) ** 2;
+    if (distance < bestDistance) { best = i; bestDistance = distance; }
+  });
+  if (best < 0) { tip.hidden = true; return; }
+  tip.textContent = `${state.map.doc_id[best]} · ${state.map.clusters[state.map.cluster[best]]}`;
+  tip.style.left = `${x + 12}px`;
+  tip.style.top = `${y + 12}px`;
+  tip.hidden = false;
+}
+
 // A function from map coordinates to canvas pixels that fits every point with a margin.
 function fit(xs, ys, width, height, margin) {
   const minX = Math.min(...xs), maxX = Math.max(...xs), minY = Math.min(...ys), maxY = Math.max(...ys);
@@ -172,7 +284,23 @@ function fit(xs, ys, width, height, margin) {
   return (x, y) => [offsetX + (x - minX) * unit, height - (offsetY + (y - minY) * unit)];
 }
 
+function keys(event) {
+  const typing = ["INPUT", "TEXTAREA"].includes(document.activeElement.tagName);
+  if (event.key === "/" && !typing) { event.preventDefault(); $("query").focus(); $("query").select(); return; }
+  if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+  const links = [...document.querySelectorAll("#results a.doc-id")];
+  if (!links.length || (typing && event.key === "ArrowUp")) return;
+  event.preventDefault();
+  const at = links.indexOf(document.activeElement);
+  const next = event.key === "ArrowDown" ? Math.min(at + 1, links.length - 1) : at - 1;
+  if (next < 0) $("query").focus(); else links[next].focus();
+}
+
 $("search-form").addEventListener("submit", search);
+window.addEventListener("popstate", fromLocation);
+document.addEventListener("keydown", keys);
+$("map").addEventListener("mousemove", hover);
+$("map").addEventListener("mouseleave", () => { $("map-tip").hidden = true; });
 document.querySelectorAll("input[name=mode]").forEach((radio) =>
   radio.addEventListener("change", () => { if ($("query").value.trim()) $("search-form").requestSubmit(); }));
 start();
