@@ -82,3 +82,66 @@ def test_help_shows_examples(runner):
     for command in ("index", "query", "train", "info", "eval"):
         result = runner.invoke(main, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_long_work_prints_progress_lines_when_stderr_is_not_a_terminal(small_corpus, tmp_path, monkeypatch):
+    import vecsearch.progress as progress
+
+    monkeypatch.setattr(progress, "LOG_SECONDS", 0.0)  # a line at every update, not every 5 s
+    result = CliRunner().invoke(main, ["index", str(small_corpus), "-i", str(tmp_path / "idx"), "--base", "none",
+                                       "--hidden", "16", "--steps", "6"])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("training: 6/6 steps (100%)") for line in lines), lines
+    assert any(line.startswith("reading: 80 documents") for line in lines), lines
+    assert not any("\r" in line for line in lines)
+
+
+def test_stdin_globs_and_files_of_other_types(tmp_path):
+    runner = CliRunner()
+    folder = tmp_path / "mixed"
+    (folder / "src").mkdir(parents=True)
+    (folder / "notes.md").write_text("glaciers carve valleys into mountains")
+    (folder / "src" / "tool.py").write_text("def melt(glacier):\n    return glacier.water\n")
+    (folder / "paper.pdf").write_bytes(b"%PDF-1.4")
+    (folder / "page.html").write_text("<p>x</p>")
+    (folder / "other.pdf").write_bytes(b"%PDF-1.4")
+    index_dir = str(tmp_path / "idx")
+    result = runner.invoke(main, ["index", str(folder), "-i", index_dir, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["documents"] == 1
+    assert "4 files of other types not read: .pdf (2), .html (1), .py (1)" in result.stderr
+    picked = runner.invoke(main, ["index", str(folder), "-i", str(tmp_path / "py"), "--glob", "*.py", "--json"])
+    assert picked.exit_code == 0, picked.output
+    assert json.loads(picked.stdout)["documents"] == 1
+    hits = json.loads(runner.invoke(main, ["query", "melt glacier", "-i", str(tmp_path / "py"), "--json"]).stdout)
+    assert [h["id"] for h in hits] == ["src/tool.py"]
+
+    lines = "\n".join(json.dumps(r) for r in [{"id": "a", "text": "volcanoes erupt lava", "year": 2001},
+                                               {"text": "the tide rises twice a day"}]) + "\nnot json\n"
+    added = runner.invoke(main, ["index", "-", "-i", index_dir, "--json"], input=lines)
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["added"] == 2 and json.loads(added.stdout)["documents"] == 3  # added, nothing replaced
+    assert "skipped stdin:3: invalid JSON" in added.stderr
+    hits = json.loads(runner.invoke(main, ["query", "tide", "-i", index_dir, "-m", "lexical", "--json"]).stdout)
+    assert hits[0]["id"] == "stdin#2"
+    plain = runner.invoke(main, ["index", "-", "-i", str(tmp_path / "plain")], input="just some plain text\n")
+    assert plain.exit_code == 0 and "1 added" in plain.stdout
+    assert runner.invoke(main, ["index", "-", "-i", index_dir], input="\n").exit_code == 2  # nothing on stdin
+
+
+def test_remove_names_unknown_ids_and_export_and_train_say_what_they_need(small_index, small_corpus, tmp_path):
+    import shutil
+
+    runner = CliRunner()
+    copy = shutil.copytree(small_index, tmp_path / "copy", symlinks=True)
+    result = runner.invoke(main, ["remove", "no-such-doc", "-i", str(copy)])
+    assert result.exit_code == 0 and "not in the index: no-such-doc" in result.stderr
+    assert "removed 0 documents; 80 documents remain; the index was left as it was" in result.stdout
+    assert "[required]" in runner.invoke(main, ["export", "--help"]).output
+    assert "Missing option '--backend'" in runner.invoke(main, ["export", "-i", str(copy)]).output
+    trained = runner.invoke(main, ["train", str(small_corpus), "-o", str(tmp_path / "m"), "--base", "none",
+                                   "--hidden", "16", "--steps", "3", "--json"])
+    assert trained.exit_code == 0, trained.output
+    report = json.loads(trained.stdout)
+    assert report["steps"] == 3 and report["passages"] > 80 and report["output"] == str(tmp_path / "m")

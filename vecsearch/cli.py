@@ -11,6 +11,7 @@ import os
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import click
 
@@ -90,12 +91,18 @@ def _with_options(options: list, function):
     return function
 
 
-def backend_options(function):
-    """Where vectors and passages live: `index`, `export` and `eval`."""
+def backend_options(function=None, *, required: bool = False):
+    """Where vectors and passages live: `index`, `export` (where --backend is required) and `eval`."""
+    if function is None:
+        return lambda f: backend_options(f, required=required)
+    backend_help = ("faiss (files in the index directory) or milvus (needs vecsearch[milvus]): the backend to move to."
+                    if required else
+                    "faiss (files in the index directory; the default for a new index) or milvus "
+                    "(needs vecsearch[milvus]). An existing index keeps its backend unless this is given.")
     options = [
-        click.option("--backend", type=click.Choice(["faiss", "milvus"]), default=None,
-                     help="faiss (files in the index directory; the default for a new index) or milvus "
-                          "(needs vecsearch[milvus]). An existing index keeps its backend unless this is given."),
+        # click 8.5 takes an explicit default=None as a value given: a required option has none
+        click.option("--backend", type=click.Choice(["faiss", "milvus"]), help=backend_help,
+                     **({"required": True} if required else {"default": None})),
         click.option("--uri", default=None,
                      help="Milvus: a local file for Milvus Lite (e.g. --uri milvus.db) or a server "
                           "(e.g. --uri http://localhost:19530; token from MILVUS_TOKEN)."),
@@ -161,6 +168,9 @@ def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, se
 @index_option
 @click.option("--text-field", default="text", show_default=True,
               help="Field holding the text in JSON/CSV/Parquet records, e.g. --text-field body.")
+@click.option("--glob", "globs", multiple=True, metavar="PATTERN",
+              help="Read the files matching PATTERN (by path within PATH or by name; repeatable) instead of "
+                   "those of a known type, e.g. --glob '*.py' --glob '*.txt'.")
 @click.option("--model", type=click.Path(file_okay=False), default=None,
               help="Use this trained encoder (from `vecsearch train`, or another index) instead of training, "
                    "e.g. --model models/docs. On an existing index, re-embeds everything with it.")
@@ -174,13 +184,16 @@ def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, se
 @training_options
 @click.option("--json", "as_json", is_flag=True,
               help='Print one JSON object: {"added", "updated", "removed", "unchanged", "skipped", "passages", ...}.')
-def index(path, index_dir, text_field, model, retrain, index_type, backend, uri, collection, wait, as_json,
+def index(path, index_dir, text_field, globs, model, retrain, index_type, backend, uri, collection, wait, as_json,
           **training):
     """Index the documents in PATH: build a new index, or bring an existing one up to date.
 
     PATH is a folder (read recursively) or a file. .txt/.md/.rst files are one
     document each (files over 8 MB are read in 1 MB sections, NAME#1, NAME#2, ...);
-    .jsonl/.json/.csv/.parquet files hold one document per record.
+    .jsonl/.json/.csv/.parquet files hold one document per record; --glob picks other
+    files. A record's fields other than its id and text are kept as metadata (query --where).
+    PATH "-" reads standard input: JSON Lines, or else one plain-text document; it adds to
+    (or updates) an existing index instead of replacing what it holds.
 
     A new index starts from the base encoder that ships with vecsearch: a corpus of
     fewer than 1,000 passages is embedded by it as it is (no training), a larger one
@@ -195,17 +208,33 @@ def index(path, index_dir, text_field, model, retrain, index_type, backend, uri,
       vecsearch index docs/ --index indexes/docs --json     # later: only what changed
       vecsearch index docs/ --index indexes/docs --retrain  # a new encoder
       vecsearch index docs/ --backend milvus --uri milvus.db  # vectors and passages in Milvus Lite
+      vecsearch index src/ --glob '*.py'                   # files by pattern
+      producer | vecsearch index - --index indexes/feed    # JSON Lines from a pipe, added
     """
-    from .corpus import CorpusReport
+    from .corpus import CorpusReport, read_stdin
+    from .indexdir import POINTER
     from .retriever import Retriever
 
     build = _training(**training)
     report = CorpusReport()
     started = time.perf_counter()
-    retriever = Retriever.build(
-        path, index_dir, text_field=text_field, model=model, index_type=index_type, retrain=retrain, wait=wait,
-        report=report, backend=backend, uri=uri, collection=collection, **build,
-    )
+    if path == "-":
+        documents = read_stdin(sys.stdin, text_field, report)
+        if not documents:
+            raise click.UsageError("no documents on standard input" + (f" ({len(report.skipped)} lines skipped)" if report.skipped else ""))
+        if (Path(index_dir) / POINTER).exists() and not retrain and model is None:
+            retriever = Retriever.load(index_dir)
+            retriever.last_update = retriever.add(documents, wait=wait, report=report, show_progress=True)
+        else:
+            retriever = Retriever.build(
+                documents, index_dir, model=model, index_type=index_type, retrain=retrain, wait=wait,
+                report=report, backend=backend, uri=uri, collection=collection, **build,
+            )
+    else:
+        retriever = Retriever.build(
+            path, index_dir, text_field=text_field, globs=globs, model=model, index_type=index_type, retrain=retrain,
+            wait=wait, report=report, backend=backend, uri=uri, collection=collection, **build,
+        )
     update = retriever.last_update
     summary = {
         **{key: getattr(update, key) for key in ("added", "updated", "removed", "unchanged", "skipped", "passages")},
@@ -220,6 +249,10 @@ def index(path, index_dir, text_field, model, retrain, index_type, backend, uri,
     }
     retriever.close()
     _print_skipped(report)
+    if report.unsupported:
+        kinds = ", ".join(f"{suffix} ({n})" for suffix, n in report.unsupported.most_common())
+        count = sum(report.unsupported.values())
+        click.echo(f"{count} file{'s' * (count != 1)} of other types not read: {kinds} (choose files with --glob)", err=True)
     ignored = [name for name in training if _given(name)]
     if ignored and not update.retrained and model is None:
         click.echo(f"note: the index kept its encoder, so {', '.join('--' + n.replace('_dim', '').replace('_', '-') for n in ignored)} "
@@ -270,21 +303,27 @@ def remove(ids, index_dir, wait, as_json):
     from .retriever import Retriever
 
     retriever = Retriever.load(index_dir)
-    update = retriever.delete(list(ids), wait=wait)
+    unknown = [i for i in dict.fromkeys(ids) if len(retriever.store.passage_ids_of(i)) == 0]
+    update = retriever.delete(list(ids), wait=wait) if len(unknown) < len(set(ids)) else None
+    documents, passages = retriever.store.counts()
     summary = {
-        "removed": update.removed, "not_found": update.not_found, "documents": update.documents,
-        "passages": update.passages, "version": retriever.version_dir.name,
+        "removed": update.removed if update else 0, "not_found": len(unknown), "not_found_ids": unknown,
+        "documents": documents, "passages": passages, "version": retriever.version_dir.name,
     }
     retriever.close()
     if as_json:
         click.echo(json.dumps(summary))
         return
-    missing = f" ({update.not_found} not in the index)" if update.not_found else ""
-    click.echo(f"removed {update.removed} documents{missing}; {update.documents} documents remain")
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        click.echo(f"not in the index: {shown}", err=True)
+    removed = summary["removed"]
+    click.echo(f"removed {removed} document{'s' * (removed != 1)}; {documents} documents remain"
+               + ("; the index was left as it was" if update is None else ""))
 
 
 @main.command()
-@backend_options
+@backend_options(required=True)
 @index_option
 @wait_option
 @click.option("--json", "as_json", is_flag=True, help='Print one JSON object: {"backend", "passages", "version", ...}.')
@@ -302,8 +341,6 @@ def export(backend, uri, collection, index_dir, wait, as_json):
     """
     from .retriever import Retriever
 
-    if backend is None:
-        raise click.UsageError("--backend is required (faiss or milvus)")
     retriever = Retriever.load(index_dir)
     started = time.perf_counter()
     update = retriever.export(backend, uri=uri, collection=collection, wait=wait, show_progress=not as_json)
@@ -341,7 +378,8 @@ def _print_skipped(report, limit: int = 10) -> None:
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Folder to write the model to.")
 @click.option("--text-field", default="text", show_default=True, help="Field holding the text in JSON/CSV/Parquet records.")
 @training_options
-def train(path, output, text_field, **training):
+@click.option("--json", "as_json", is_flag=True, help='Print one JSON object: {"steps", "seconds", "passages", "output", ...}.')
+def train(path, output, text_field, as_json, **training):
     """Train an encoder on PATH without indexing; reuse it with `index --model` (or `--base`).
 
     By default the base encoder is trained further on PATH (keeping its tokenizer);
@@ -365,6 +403,11 @@ def train(path, output, text_field, **training):
     base = RNNEncoder.load(base_dir) if base_dir is not None else None
     encoder, result = fit(texts, doc_ids, build["encoder_config"], build["train_config"], teacher=build["teacher"], base=base)
     encoder.save(output)
+    if as_json:
+        click.echo(json.dumps({"steps": result.steps, "seconds": round(result.seconds, 2), "passages": len(passages),
+                               "final_loss": round(sum(result.losses[-20:]) / len(result.losses[-20:]), 4) if result.losses else None,
+                               "base": build["base"], "output": str(output)}))
+        return
     click.echo(f"trained {result.steps} steps in {result.seconds:.1f}s on {len(passages)} passages -> {output}")
 
 

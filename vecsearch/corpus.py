@@ -74,6 +74,7 @@ class CorpusReport:
     files: int = 0
     documents: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    unsupported: Counter = field(default_factory=Counter)  # files passed over, by suffix ("(none)": no suffix)
     # files (and folders, ending in "/") that could be read only in part or not at all
     unread: set[str] = field(default_factory=set)
 
@@ -117,25 +118,29 @@ def record_metadata(record: dict, text_field: str) -> dict | None:
 
 
 def iter_documents(
-    path: str | os.PathLike, text_field: str = "text", report: CorpusReport | None = None
+    path: str | os.PathLike, text_field: str = "text", report: CorpusReport | None = None, globs: tuple[str, ...] = ()
 ) -> Iterator[Document]:
     """Yield every document under `path` (a folder or a file), in a stable order.
 
-    Unreadable files and records are recorded in `report` and skipped. Raises
-    VecsearchError if `path` does not exist or a record file lacks `text_field`.
+    `globs` ("*.py", "docs/**/*.txt"), if given, choose the files instead of their suffix: a
+    file whose path within `path` (or name) matches one is read, as records if it is a
+    .jsonl/.json/.csv/.parquet file, else as text. Files of other types are counted in
+    `report.unsupported`; unreadable files and records are recorded in `report` and skipped.
+    Raises VecsearchError if `path` does not exist or a record file lacks `text_field`.
     """
     report = report if report is not None else CorpusReport()
     root = Path(path)
     if not root.exists():
         raise VecsearchError(f"corpus path does not exist: {path}")
     seen_ids: set[str] = set()
-    for file, relative in _walk(root, report):
+    chosen = _chooser(globs)
+    for file, relative in _walk(root, report, chosen):
         report.files += 1
         suffix = file.suffix.lower()
         documents = (
-            _read_text_file(file, relative, report)
-            if suffix in TEXT_SUFFIXES
-            else _read_record_file(file, relative, text_field, report)
+            _read_record_file(file, relative, text_field, report)
+            if suffix in RECORD_SUFFIXES
+            else _read_text_file(file, relative, report)
         )
         for document in documents:
             if document.id in seen_ids:
@@ -192,7 +197,49 @@ def documents_from(
         yield document
 
 
-def _walk(root: Path, report: CorpusReport) -> Iterator[tuple[Path, str]]:
+def _chooser(globs: tuple[str, ...]):
+    """Whether a file (by its path within the corpus) is read: by `globs`, or by its suffix."""
+    if not globs:
+        return lambda relative: Path(relative).suffix.lower() in SUFFIXES
+    from fnmatch import fnmatch
+
+    return lambda relative: any(fnmatch(relative, g) or fnmatch(_name(relative), g) for g in globs)
+
+
+def _name(relative: str) -> str:
+    return relative.rsplit("/", 1)[-1]
+
+
+def read_stdin(stream, text_field: str = "text", report: CorpusReport | None = None) -> list[Document]:
+    """Documents from a stream: JSON Lines (one record per line, as in a .jsonl file; ids from
+    the id field or "stdin#LINE") if its first non-blank line is a JSON object, else one
+    plain-text document "stdin"."""
+    report = report if report is not None else CorpusReport()
+    text = stream.read()
+    report.files += 1
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if not first.lstrip().startswith("{"):
+        return list(documents_from([{"id": "stdin", "text": text, "source": "stdin"}], "text", None, report))
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError) as error:
+            report.skip(f"stdin:{number}", f"invalid JSON: {str(error)[:80]}", source="stdin")
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+            reason = _not_text(record, text_field) if isinstance(record, dict) else "not a JSON object"
+            report.skip(f"stdin:{number}", reason, source="stdin")
+            continue
+        if all(record.get(f) in (None, "") for f in ID_FIELDS):
+            record = {**record, "id": f"stdin#{number}"}
+        records.append({"source": "stdin", **record})
+    return list(documents_from(records, text_field, None, report))
+
+
+def _walk(root: Path, report: CorpusReport, chosen=None) -> Iterator[tuple[Path, str]]:
     """(path, name) of each regular file of a supported type under `root`:
     a folder's files by name, then its folders, depth first. A name is relative to `root`
     (or, for a file given as `root`, its own). Hidden names are passed over.
@@ -200,8 +247,9 @@ def _walk(root: Path, report: CorpusReport) -> Iterator[tuple[Path, str]]:
     Walked with a stack of its own, not os.walk, whose recursion a folder nested ~1,000
     deep exhausts; folders deeper than MAX_FOLDER_DEPTH are skipped.
     """
+    chosen = chosen or _chooser(())
     if not root.is_dir():
-        if root.suffix.lower() not in SUFFIXES:
+        if root.suffix.lower() not in SUFFIXES and not chosen(root.name):
             report.skip(str(root), f"unsupported file type: {root.suffix or '(none)'}")
         elif _is_regular(root, root.name, report):  # named as PATH: followed wherever it leads
             yield root, root.name
@@ -215,7 +263,9 @@ def _walk(root: Path, report: CorpusReport) -> Iterator[tuple[Path, str]]:
         for entry in _entries(folder, name or str(root), visited, report):
             path, relative = Path(entry.path), name + entry.name
             is_folder = _is_folder(entry)
-            if not is_folder and Path(entry.name).suffix.lower() not in SUFFIXES:
+            if not is_folder and not chosen(relative):
+                if Path(entry.name).suffix.lower() not in SUFFIXES:  # not merely left out by a glob
+                    report.unsupported[Path(entry.name).suffix.lower() or "(none)"] += 1
                 continue
             if entry.is_symlink():
                 target = os.path.realpath(path)

@@ -188,9 +188,9 @@ class RNNEncoder(nn.Module):
         vectors = np.empty((len(texts), self.config.dim), dtype=np.float32)
         progress = None
         if show_progress:
-            from tqdm.auto import tqdm
+            from .progress import progress as progress_bar
 
-            progress = tqdm(total=len(texts), desc="encoding", unit="text", leave=False, disable=None)
+            progress = progress_bar(total=len(texts), description="encoding", unit="text")
         was_training = self.training
         self.eval()
 

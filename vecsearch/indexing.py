@@ -409,6 +409,6 @@ def _link_encoder(source: Path, target: Path) -> None:
 def _progress(items, enabled: bool, description: str):
     if not enabled:
         return items
-    from tqdm.auto import tqdm
+    from .progress import progress
 
-    return tqdm(items, desc=description, leave=False, disable=None)
+    return progress(items, description=description, unit="document")

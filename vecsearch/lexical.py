@@ -87,9 +87,9 @@ class LexicalIndex:
         term_ids = []
         starts = range(0, len(texts), _ANALYZE_CHUNK)
         if show_progress and len(starts) > 1:
-            from tqdm.auto import tqdm
+            from .progress import progress
 
-            starts = tqdm(starts, desc="BM25", unit="chunk", leave=False, disable=None)
+            starts = progress(starts, description="BM25", unit="chunk")
         for start in starts:
             for terms in analyze(texts[start : start + _ANALYZE_CHUNK], stopwords):
                 ids = (vocabulary.setdefault(term, len(vocabulary)) for term in terms)

@@ -334,6 +334,7 @@ class Retriever:
         *,
         text_field: str = "text",
         id_field: str | None = None,
+        globs: tuple[str, ...] = (),
         model: str | os.PathLike | None = None,
         teacher: str | os.PathLike | None = None,
         base: str | os.PathLike | None = "default",
@@ -357,7 +358,8 @@ class Retriever:
         `corpus` is a path (a folder or file of documents) or the documents themselves: a list
         (or any iterable) of strings, of dicts (text in `text_field`, id in `id_field` or
         "id"/"_id", other fields kept as metadata for `Hit.metadata` and `search(where=)`), of
-        `Document`s, or a pandas DataFrame. Strings get ids "0", "1", ... by position.
+        `Document`s, or a pandas DataFrame. Strings get ids "0", "1", ... by position. `globs`
+        ("*.py") choose a folder's files by pattern instead of by type (corpus.iter_documents).
 
         A new index starts from `base`, the encoder that ships with vecsearch ("default"),
         or a folder holding one; a small corpus is embedded by it as it is, a larger one
@@ -385,7 +387,7 @@ class Retriever:
             backend=backend, uri=uri, collection=collection,
         )
         if isinstance(corpus, (str, os.PathLike)):
-            documents, corpus_path = iter_documents(corpus, text_field, report), corpus
+            documents, corpus_path = iter_documents(corpus, text_field, report, tuple(globs)), corpus
         else:
             documents, corpus_path = documents_from(corpus, text_field, id_field, report), None
         with writer_lock(index_dir, wait):

@@ -142,9 +142,9 @@ def optimize(encoder: RNNEncoder, step_loss, config: TrainConfig, show_progress:
     )
     steps = range(config.steps)
     if show_progress:
-        from tqdm.auto import tqdm
+        from .progress import progress
 
-        steps = tqdm(steps, desc="training", unit="step", disable=None)  # None: off when not a terminal
+        steps = progress(steps, description="training", unit="step", leave=True)
     losses: list[float] = []
     started = time.perf_counter()
     encoder.train()
@@ -157,7 +157,7 @@ def optimize(encoder: RNNEncoder, step_loss, config: TrainConfig, show_progress:
         schedule.step()
         losses.append(loss.item())
         if show_progress:
-            steps.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            steps.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
         if config.minutes is not None and time.perf_counter() - started > config.minutes * 60:
             break
     encoder.eval()
