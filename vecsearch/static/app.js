@@ -248,8 +248,9 @@ function drawClusterLabels(context, place) {
     map.cluster.forEach((k, i) => { if (k === c) { xs.push(map.x[i]); ys.push(map.y[i]); } });
     if (!xs.length) return;
     const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
-    const [px, py] = place(median(xs), median(ys));
+    const [x, py] = place(median(xs), median(ys));
     const width = context.measureText(label).width + 8;
+    const px = Math.min(Math.max(x, width / 2 + 2), 560 - width / 2 - 2);  // inside the canvas
     context.fillStyle = "rgba(255,255,255,0.8)";
     context.fillRect(px - width / 2, py - 8, width, 15);
     context.fillStyle = "#222";
