@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from vecsearch import Retriever
 from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
+from vecsearch.backends import release
 from vecsearch.indexdir import STAGING_PREFIX, versions, writer_lock
 
 from .conftest import collection_documents
@@ -144,7 +145,7 @@ def test_a_second_writer_stops_with_the_first_ones_pid_or_waits(corpora, small_i
     index_dir = tmp_path / "idx"
     Retriever.build(corpora["A"], index_dir, model=small_index, show_progress=False).close()
     runner = CliRunner()
-    with writer_lock(index_dir):
+    with writer_lock(index_dir, release=release):
         result = runner.invoke(main, ["index", str(corpora["B"]), "--index", str(index_dir)])
         assert result.exit_code == 1
         assert f"index is being written by another process (pid {os.getpid()})" in result.stderr
@@ -156,7 +157,7 @@ def test_a_second_writer_stops_with_the_first_ones_pid_or_waits(corpora, small_i
     holder_done = threading.Event()
 
     def hold_briefly():
-        with writer_lock(index_dir):
+        with writer_lock(index_dir, release=release):
             holder_done.wait(0.8)
 
     holder = threading.Thread(target=hold_briefly)

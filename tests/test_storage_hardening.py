@@ -169,12 +169,13 @@ def test_a_failed_export_leaves_nothing_that_blocks_the_next_write(corpus, index
 def test_a_staging_folder_that_cannot_be_removed_yet_does_not_block_the_next_write(index_dir, monkeypatch):
     """A staging folder whose Milvus collection cannot be dropped now (server down) stays for a
     later try; the next version takes the name after it."""
-    from vecsearch import backends
+    from vecsearch import backends, indexing, retriever as retriever_module
 
     stuck = index_dir / f"{STAGING_PREFIX}v000002"
     stuck.mkdir()
     release = backends.release
-    monkeypatch.setattr(backends, "release", lambda folder: folder.name != stuck.name and release(folder))
+    for writer in (indexing, retriever_module):  # the writers hand it to the version bookkeeping
+        monkeypatch.setattr(writer, "release", lambda folder: folder.name != stuck.name and release(folder))
     retriever = Retriever.load(index_dir)
     summary = retriever.delete(["doc3.txt"])
     assert summary.removed == 1 and summary.version == "v000003"

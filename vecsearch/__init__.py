@@ -12,7 +12,7 @@ import os as _os
 # seconds took minutes. Set before torch or faiss is first imported; the user's own setting wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+from .version import __version__
 __all__ = ["Retriever", "Hit", "Document", "TrainConfig", "UpdateSummary", "VecsearchError", "__version__"]
 _HOMES = {"Retriever": "retriever", "Hit": "retriever", "Document": "corpus", "TrainConfig": "train_config",
           "UpdateSummary": "indexing", "VecsearchError": "errors"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evaluation import document_ranking, reciprocal_rank
+from .metrics import document_ranking, reciprocal_rank
 from .fusion import FEEDBACK_PASSAGES, fuse, with_feedback
 from .pseudoqueries import PseudoQueries, subsample
 

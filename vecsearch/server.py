@@ -40,7 +40,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, StringConstraints
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from . import __version__
+from .version import __version__
 from .errors import VecsearchError
 from .filters import CLI_PATTERN, parse_cli
 from .live import LiveIndex
