@@ -1,9 +1,9 @@
 """How passage length changes retrieval: all-MiniLM-L6-v2 (exact search) and BM25 on passages of each length.
 
-    python benchmarks/passage_length.py ../shared/data/cranfield 128 256
+    python benchmarks/passage_length.py ../shared/data/cranfield 128 192 256
 
-No training involved, so it answers in a couple of minutes whether the default
-128-word passages (32-word overlap) cost quality on a collection. Prints one JSON line
+No training involved, so it answers in a couple of minutes whether a passage length
+(the default is 192 words, 32 shared: corpus.PASSAGE_WORDS) costs quality on a collection. Prints one JSON line
 per length. Needs the [bench] or [distill] extra (the teacher model).
 """
 

@@ -9,7 +9,7 @@ lexical MRR, at most 1): a side that finds the source half as well counts half a
 a useless one next to nothing. The weight that maximises the pseudo-queries' own hybrid
 MRR is not taken: cut from the passages' text, they are BM25's easiest case (MRR ~0.9
 against ~0.6 for real queries' nDCG), so that maximum sat at the smallest weight on every
-index, where labelled queries, with feedback, do best anywhere in 0.35-2.0 (README). The default mode is hybrid
+index, where labelled queries, with feedback, do best anywhere in 0.35-2.0 (docs/training.md). The default mode is hybrid
 if the dense side reaches `HYBRID_FLOOR` of BM25's score, else lexical.
 """
 

@@ -14,7 +14,7 @@ another document that the teacher and BM25 together rank high for it, so the
 ranking to learn has close calls in it; and the target ranking can mix in BM25's
 (`TrainConfig.lexical_share`), so the student learns the teacher's semantics and
 the exact-term matching a small corpus rewards. Both are off by default: a hard
-negative per query doubles the passages each step encodes (see the README).
+negative per query doubles the passages each step encodes (docs/training.md).
 Afterwards the student encodes everything without the teacher, many times faster.
 Needs the `[distill]` extra; never downloads anything.
 """

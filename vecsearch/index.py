@@ -230,11 +230,3 @@ def stored_vectors(directory: str | Path, ids: np.ndarray) -> np.ndarray:
     """The vectors with these ids, read back from a saved index of any type (for copying
     unchanged passages into the next version without encoding them again)."""
     return _read(directory).vectors(ids)
-
-
-def describe(index: DenseIndex) -> str:
-    if index.graph is not None:
-        return "hnsw"
-    if isinstance(index.faiss, faiss.IndexIVF):
-        return "ivf"
-    return "flat"

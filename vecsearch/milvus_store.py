@@ -42,7 +42,7 @@ from .store import StoredDocument, StoredPassage
 EXTRA_HINT = "the milvus backend needs: pip install 'vecsearch[milvus]'"
 MARKER = "backend.json"
 TOKEN_VARIABLE = "MILVUS_TOKEN"
-INSERT_BATCH = 1000  # rows per insert call: well under gRPC's message limit for 128-word passages
+INSERT_BATCH = 1000  # rows per insert call: well under gRPC's message limit for 192-word passages
 READ_BATCH = 4000  # rows per query when reading a collection back (Milvus caps a query at 16,384)
 MAX_VARCHAR = 65_535  # Milvus's limit, in bytes; a passage is at most ~13k characters
 METRIC = "IP"  # inner product on unit vectors = cosine, as with FAISS

@@ -49,10 +49,6 @@ def truncate_query(query: str) -> tuple[str, bool]:
     return cut, len(query) > MAX_QUERY_CHARS or len(words) > MAX_QUERY_WORDS
 
 
-def default_index_dir() -> str:
-    return os.environ.get("VECSEARCH_INDEX") or DEFAULT_INDEX
-
-
 @dataclass
 class Hit:
     """One search result: a document, scored by its best passage."""
