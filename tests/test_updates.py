@@ -157,3 +157,28 @@ def test_a_file_that_turns_unreadable_keeps_its_documents(corpus, small_index, t
     update = updated.last_update
     assert (update.removed, update.skipped, update.documents) == (0, 2, 80)
     assert victim.name in set(updated.doc_ids)
+
+
+def test_the_build_phases_are_functions_of_their_own(small_index):
+    """indexing.write_version is the sequence of its phases; the first two run here on their own."""
+    from vecsearch import indexing
+    from vecsearch.corpus import CorpusReport, Document, content_hash
+
+    phases = ["compare", "carry_over", "choose_encoder", "encode_new", "build_dense", "calibrate_fusion", "publish"]
+    assert all(callable(getattr(indexing, name)) for name in phases)
+    live = indexing._open_previous(small_index, retrain=False)
+    try:
+        indexed = live.documents
+        kept = sorted(indexed)[0]
+        incoming = [Document("brand-new", "a text never seen", "brand-new", content_hash("a text never seen")),
+                    Document(kept, "changed text", indexed[kept].source, content_hash("changed text"))]
+        summary = indexing.UpdateSummary()
+        changes = indexing.compare(incoming, live, True, True, (), indexing.BuildOptions(show_progress=False),
+                                   CorpusReport(), summary, None)
+        assert (summary.added, summary.updated, summary.removed) == (1, 1, len(indexed) - 1)
+        corpus = indexing.carry_over(changes, live, reuse=True)
+        assert sorted(d.id for d in corpus.documents) == sorted([kept, "brand-new"])
+        assert corpus.carried == 0 and len(corpus.carried_vectors) == 0  # both are to be embedded
+        assert {p.doc_id for p in corpus.passages} == {kept, "brand-new"}
+    finally:
+        live.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,13 +26,13 @@ from typing import Iterable
 import numpy as np
 
 from .version import __version__
-from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, Document, Passage, split_passages
+from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, Document, split_passages
 from .errors import VecsearchError
 from .backends import choose_backend, open_store, release, same_backend, write_backend
 from .index import build_index, choose_index_type
 from .indexdir import POINTER, live_version, new_version, open_version, read_manifest, write_manifest
 from .lexical import LexicalIndex
-from .store import StoredDocument, StoredPassage
+from .store import StoredDocument
 from .train_config import TrainConfig
 
 PRECISIONS = ("auto", "int8", "bfloat16", "float32")
@@ -108,203 +109,295 @@ def write_version(
     removed (except those of files that could not be read this time: nothing already
     indexed is lost to a bad file). Otherwise `incoming` is added or updated and
     `remove_ids` are removed. Writes nothing when nothing changed.
+
+    The phases, each a function below: compare, carry over, build BM25, choose the encoder,
+    encode what is new, build the dense index, calibrate the fusion, publish.
     """
     index_dir = Path(index_dir)
     options = options or BuildOptions()
     report = report if report is not None else CorpusReport()
     summary = UpdateSummary()
-    timings = summary.timings
-    started = time.perf_counter()
-
-    previous_dir, previous_manifest, store, handle = _open_previous(index_dir, options.retrain)
+    clock = _Clock(summary.timings)
+    with clock("read"):
+        live = _open_previous(index_dir, options.retrain)
     try:
-        reuse = previous_dir is not None and not options.retrain and options.model is None
+        reuse = live.directory is not None and not options.retrain and options.model is None
         if not reuse and not complete:
             raise VecsearchError(f"no index at {index_dir} to update (build one with: vecsearch index PATH)")
-        passage_settings = (previous_manifest or {}).get("passages") if reuse else None
-        words = passage_settings["words"] if passage_settings else options.passage_words
-        overlap = passage_settings["overlap"] if passage_settings else options.passage_overlap
-        indexed = store.documents() if store else {}
-        backend = choose_backend(index_dir, previous_manifest, options.backend, options.uri, options.collection)
-        moving = previous_manifest is not None and not same_backend(backend, previous_manifest)
-
-        # 1. Compare: what is new or changed gets split into passages, to be embedded.
-        embedded: list[StoredDocument] = []
-        fresh: list[Passage | StoredPassage] = []
-        seen: set[str] = set()
-        for document in _progress(incoming, options.show_progress and complete, "reading"):
-            if document.id in seen:
-                report.skip(document.id, "duplicate id")
-                continue
-            seen.add(document.id)
-            old = indexed.get(document.id)
-            same = old is not None and (old.content_hash, old.source) == (document.content_hash, document.source)
-            if same:
-                summary.unchanged += 1
-            elif old is not None:
-                summary.updated += 1
-            else:
-                summary.added += 1
-            if same and reuse:
-                continue
-            embedded.append(StoredDocument(document.id, document.source, document.content_hash, document.metadata))
-            fresh.extend(split_passages(document, words, overlap))
-        summary.skipped = len(report.skipped)
-        if complete and not seen:
-            skipped = f" ({summary.skipped} files or records skipped)" if summary.skipped else ""
-            kept = "; the index was left as it was" if store else ""
-            raise VecsearchError(f"no documents to index in {corpus_path or 'the input'}{skipped}{kept}")
-
-        if complete:
-            unseen = [d for i, d in indexed.items() if i not in seen]
-            protected = [d for d in unseen if report.covers(d.source)]
-            removed = {d.id for d in unseen} - {d.id for d in protected}
-            summary.unchanged += len(protected)
-        else:
-            wanted = set(remove_ids)
-            removed = wanted & indexed.keys()
-            summary.not_found = len(wanted - indexed.keys())
-        summary.removed = len(removed)
-        timings["read"] = time.perf_counter() - started
-
+        backend = choose_backend(index_dir, live.manifest, options.backend, options.uri, options.collection)
+        moving = live.manifest is not None and not same_backend(backend, live.manifest)
+        with clock("read"):
+            changes = compare(incoming, live, reuse, complete, remove_ids, options, report, summary, corpus_path)
         if reuse and not summary.changed and not moving:
-            summary.documents, summary.passages = store.counts()
+            summary.documents, summary.passages = live.store.counts()
             return summary
-
-        # 2. Carry over what stays: stored vectors if the encoder stays, else just the texts.
-        started = time.perf_counter()
-        embedded_ids = {d.id for d in embedded}
-        carried_ids = indexed.keys() - removed - embedded_ids
-        carried = [p for p in store.iter_passages() if p.doc_id in carried_ids] if carried_ids else []
-        if reuse:
-            carried_vectors = store.vectors(np.array([p.id for p in carried], dtype=np.int64))
-        else:
-            fresh, carried = carried + fresh, []
-            embedded = [indexed[i] for i in sorted(carried_ids)] + embedded
-            carried_ids = set()
-        passages = carried + fresh
-        documents = [indexed[i] for i in sorted(carried_ids)] + embedded
-        if not passages:
-            raise VecsearchError("that would leave the index empty; delete the index directory instead")
-        texts = [p.text for p in passages]
-        timings["carry"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        lexical = LexicalIndex.build(texts, show_progress=options.show_progress)
-        timings["lexical"] = time.perf_counter() - started
-
-        # 3. The encoder: the live one, a given one, or a newly trained one.
-        started = time.perf_counter()
-        encoder, training = None, (previous_manifest or {}).get("training")
-        base = (previous_manifest or {}).get("base")
-        fresh_texts = texts[len(carried) :]
-        if reuse:
-            if fresh_texts:
-                encoder = _load_encoder(previous_dir)
-        elif options.model is not None:
-            model = Path(options.model)
-            encoder, training, base = _load_encoder(live_version(model) if (model / POINTER).exists() else model), None, None
-        else:
-            encoder, training, base = _make_encoder(texts, [p.doc_id for p in passages], lexical, options)
-            summary.retrained = training is not None
-        timings["train"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        # an update encodes its new passages as the index's others were
-        precision = previous_manifest["index"].get("precision", "float32") if reuse else encoding_precision(options.precision, encoder.config.cell)
-        if fresh_texts:
-            new_vectors = _encode(encoder, fresh_texts, precision, options.show_progress)
-            _return_freed_memory()  # the token ids of every chunk, before the graph is built
-        else:
-            new_vectors = np.empty((0, carried_vectors.shape[1]), dtype=np.float32)
-        vectors = np.concatenate([carried_vectors, new_vectors]) if reuse else new_vectors
-        timings["encode"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        requested = options.index_type
-        if requested == "auto" and reuse:
-            requested = previous_manifest["index"].get("requested", "auto")
-        chosen_type = choose_index_type(len(vectors), requested)
-        if backend["name"] == "faiss":
-            dense = build_index(vectors, chosen_type)
-        else:  # Milvus indexes the vectors itself; calibration needs exact search over them, once
-            dense = None if reuse else build_index(vectors, "flat")
-        timings["index"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        if reuse:
-            fusion = previous_manifest.get("fusion", {})
-        else:
-            from .calibration import calibrate
-
-            fusion = calibrate(encoder, dense, lexical, texts, [p.doc_id for p in passages])
-        timings["calibrate"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with new_version(index_dir, release=release) as staging:
-            if reuse:
-                _link_encoder(previous_dir, staging)
-            else:
-                encoder.save(staging)
-            lexical.save(staging)
-            backend_section = write_backend(staging, backend, dense, documents, passages, vectors, chosen_type)
-            manifest = {
-                "vecsearch": __version__,
-                "created": previous_manifest["created"] if reuse else now,
-                "updated": now,
-                "corpus": {
-                    "path": str(corpus_path) if corpus_path else (previous_manifest or {}).get("corpus", {}).get("path"),
-                    "text_field": options.text_field,
-                },
-                "counts": {
-                    "files": report.files,
-                    "documents": len(documents),
-                    "passages": len(passages),
-                    "skipped": summary.skipped,
-                },
-                "passages": {"words": words, "overlap": overlap},
-                "encoder": asdict(encoder.config) if encoder else previous_manifest["encoder"],
-                "tokenizer": (previous_manifest or {}).get("tokenizer")
-                if reuse
-                else {"type": "base" if base else "unigram", "vocab_size": encoder.config.vocab_size},
-                "base": base,
-                "training": training,
-                "index": {"type": chosen_type, "requested": requested, "dimension": int(vectors.shape[1]),
-                          "precision": precision},
-                "backend": backend_section,
-                "fusion": fusion,
-                "last_update": {k: summary.to_dict()[k] for k in ("added", "updated", "removed", "unchanged")},
-                "timings": {name: round(seconds, 2) for name, seconds in timings.items()},
-            }
-            write_manifest(staging, manifest)
-            summary.version = staging.name.rsplit("-", 1)[-1]
-        timings["write"] = time.perf_counter() - started
-        summary.documents, summary.passages = len(documents), len(passages)
+        with clock("carry"):
+            corpus = carry_over(changes, live, reuse)
+        with clock("lexical"):
+            lexical = LexicalIndex.build(corpus.texts, show_progress=options.show_progress)
+        with clock("train"):
+            encoder, training, base = choose_encoder(corpus, live, reuse, lexical, options, summary)
+        with clock("encode"):
+            precision, vectors = encode_new(encoder, corpus, live, reuse, options)
+        with clock("index"):
+            index_type, requested, dense = build_dense(vectors, backend, live, reuse, options)
+        with clock("calibrate"):
+            fusion = calibrate_fusion(encoder, dense, lexical, corpus, live, reuse)
+        with clock("write"):
+            summary.version = publish(
+                index_dir, live, reuse, encoder, lexical, backend, dense, corpus, vectors,
+                {"index_type": index_type, "requested": requested, "precision": precision, "training": training,
+                 "base": base, "fusion": fusion, "words": changes.words, "overlap": changes.overlap},
+                options, report, summary, corpus_path,
+            )
+        summary.documents, summary.passages = len(corpus.documents), len(corpus.passages)
         return summary
     finally:
-        if store is not None:
-            store.close()
-        if handle is not None:
-            handle.close()
+        live.close()
 
 
-def _open_previous(index_dir: Path, retrain: bool):
-    """(version dir, manifest, store, handle) of the live version, or Nones if there is none
-    (or it is unreadable and a retrain will replace it)."""
+class _Clock:
+    """Adds each phase's seconds to `timings` under its name (a phase may run in parts)."""
+
+    def __init__(self, timings: dict):
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, phase: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - started
+
+
+@dataclass
+class _Live:
+    """The live version a write starts from (all None for a new index): its folder, manifest,
+    store, and the hold that keeps it from being removed meanwhile."""
+
+    directory: Path | None = None
+    manifest: dict | None = None
+    store: object = None
+    handle: object = None
+
+    @property
+    def documents(self) -> dict[str, StoredDocument]:
+        return self.store.documents() if self.store else {}
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+        if self.handle is not None:
+            self.handle.close()
+
+
+@dataclass
+class _Changes:
+    """What comparing the incoming documents with the live version found."""
+
+    indexed: dict[str, StoredDocument]  # the live version's documents
+    embedded: list[StoredDocument]  # new or changed: to be embedded
+    fresh: list  # their passages
+    removed: set[str]
+    words: int  # the passage settings: the live version's when it is reused
+    overlap: int
+
+
+@dataclass
+class _Corpus:
+    """The next version's documents and passages; the first `carried` passages keep their
+    stored vectors (`carried_vectors`), the rest are to be encoded."""
+
+    documents: list[StoredDocument]
+    passages: list
+    carried: int
+    carried_vectors: np.ndarray | None
+
+    @property
+    def texts(self) -> list[str]:
+        return [p.text for p in self.passages]
+
+    @property
+    def doc_ids(self) -> list[str]:
+        return [p.doc_id for p in self.passages]
+
+
+def compare(incoming, live: _Live, reuse: bool, complete: bool, remove_ids, options: BuildOptions,
+            report: CorpusReport, summary: UpdateSummary, corpus_path) -> _Changes:
+    """Phase 1: what is new or changed (split into passages, to be embedded) and what goes."""
+    settings = (live.manifest or {}).get("passages") if reuse else None
+    words = settings["words"] if settings else options.passage_words
+    overlap = settings["overlap"] if settings else options.passage_overlap
+    indexed = live.documents
+    embedded: list[StoredDocument] = []
+    fresh: list = []
+    seen: set[str] = set()
+    for document in _progress(incoming, options.show_progress and complete, "reading"):
+        if document.id in seen:
+            report.skip(document.id, "duplicate id")
+            continue
+        seen.add(document.id)
+        old = indexed.get(document.id)
+        same = old is not None and (old.content_hash, old.source) == (document.content_hash, document.source)
+        if same:
+            summary.unchanged += 1
+        elif old is not None:
+            summary.updated += 1
+        else:
+            summary.added += 1
+        if same and reuse:
+            continue
+        embedded.append(StoredDocument(document.id, document.source, document.content_hash, document.metadata))
+        fresh.extend(split_passages(document, words, overlap))
+    summary.skipped = len(report.skipped)
+    if complete and not seen:
+        skipped = f" ({summary.skipped} files or records skipped)" if summary.skipped else ""
+        kept = "; the index was left as it was" if live.store else ""
+        raise VecsearchError(f"no documents to index in {corpus_path or 'the input'}{skipped}{kept}")
+    if complete:
+        unseen = [d for i, d in indexed.items() if i not in seen]
+        protected = [d for d in unseen if report.covers(d.source)]
+        removed = {d.id for d in unseen} - {d.id for d in protected}
+        summary.unchanged += len(protected)
+    else:
+        wanted = set(remove_ids)
+        removed = wanted & indexed.keys()
+        summary.not_found = len(wanted - indexed.keys())
+    summary.removed = len(removed)
+    return _Changes(indexed, embedded, fresh, removed, words, overlap)
+
+
+def carry_over(changes: _Changes, live: _Live, reuse: bool) -> _Corpus:
+    """Phase 2: what stays, with its stored vectors if the encoder stays; else just its texts,
+    to be embedded again with the others."""
+    indexed, embedded, fresh = changes.indexed, changes.embedded, changes.fresh
+    carried_ids = indexed.keys() - changes.removed - {d.id for d in embedded}
+    carried = [p for p in live.store.iter_passages() if p.doc_id in carried_ids] if carried_ids else []
+    kept = [indexed[i] for i in sorted(carried_ids)]
+    if reuse:
+        corpus = _Corpus(kept + embedded, carried + fresh, len(carried),
+                         live.store.vectors(np.array([p.id for p in carried], dtype=np.int64)))
+    else:
+        corpus = _Corpus(kept + embedded, carried + fresh, 0, None)
+    if not corpus.passages:
+        raise VecsearchError("that would leave the index empty; delete the index directory instead")
+    return corpus
+
+
+def choose_encoder(corpus: _Corpus, live: _Live, reuse: bool, lexical: LexicalIndex, options: BuildOptions,
+                   summary: UpdateSummary):
+    """Phase 4: (encoder, training record, base record): the live one (loaded only if there is
+    something to encode), a given one, or a new one (the base as it is, adapted, or trained)."""
+    training, base = (live.manifest or {}).get("training"), (live.manifest or {}).get("base")
+    if reuse:
+        return (_load_encoder(live.directory) if corpus.carried < len(corpus.passages) else None), training, base
+    if options.model is not None:
+        model = Path(options.model)
+        return _load_encoder(live_version(model) if (model / POINTER).exists() else model), None, None
+    encoder, training, base = _make_encoder(corpus.texts, corpus.doc_ids, lexical, options)
+    summary.retrained = training is not None
+    return encoder, training, base
+
+
+def encode_new(encoder, corpus: _Corpus, live: _Live, reuse: bool, options: BuildOptions) -> tuple[str, np.ndarray]:
+    """Phase 5: (precision, every passage's vector): the carried ones' as stored, the others encoded
+    (an update in the precision the index's other passages were encoded in)."""
+    precision = live.manifest["index"].get("precision", "float32") if reuse else encoding_precision(options.precision, encoder.config.cell)
+    fresh_texts = corpus.texts[corpus.carried :]
+    if fresh_texts:
+        new_vectors = _encode(encoder, fresh_texts, precision, options.show_progress)
+        _return_freed_memory()  # the token ids of every chunk, before the graph is built
+    else:
+        new_vectors = np.empty((0, corpus.carried_vectors.shape[1]), dtype=np.float32)
+    vectors = np.concatenate([corpus.carried_vectors, new_vectors]) if reuse else new_vectors
+    return precision, vectors
+
+
+def build_dense(vectors: np.ndarray, backend: dict, live: _Live, reuse: bool, options: BuildOptions):
+    """Phase 6: (index type, type requested, FAISS index or None): for Milvus, which indexes the
+    vectors itself, an exact index only where calibration needs one."""
+    requested = options.index_type
+    if requested == "auto" and reuse:
+        requested = live.manifest["index"].get("requested", "auto")
+    chosen = choose_index_type(len(vectors), requested)
+    if backend["name"] == "faiss":
+        return chosen, requested, build_index(vectors, chosen)
+    return chosen, requested, None if reuse else build_index(vectors, "flat")
+
+
+def calibrate_fusion(encoder, dense, lexical: LexicalIndex, corpus: _Corpus, live: _Live, reuse: bool) -> dict:
+    """Phase 7: the hybrid's weight and the default mode: the live version's, or measured anew
+    on pseudo-queries (calibration.py) when the encoder is new."""
+    if reuse:
+        return live.manifest.get("fusion", {})
+    from .calibration import calibrate
+
+    return calibrate(encoder, dense, lexical, corpus.texts, corpus.doc_ids)
+
+
+def publish(index_dir: Path, live: _Live, reuse: bool, encoder, lexical: LexicalIndex, backend: dict, dense,
+            corpus: _Corpus, vectors: np.ndarray, built: dict, options: BuildOptions, report: CorpusReport,
+            summary: UpdateSummary, corpus_path) -> str:
+    """Phase 8: write the version's files and manifest into a staging folder and publish it; its name."""
+    previous = live.manifest or {}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with new_version(index_dir, release=release) as staging:
+        if reuse:
+            _link_encoder(live.directory, staging)
+        else:
+            encoder.save(staging)
+        lexical.save(staging)
+        backend_section = write_backend(staging, backend, dense, corpus.documents, corpus.passages, vectors,
+                                        built["index_type"])
+        manifest = {
+            "vecsearch": __version__,
+            "created": previous["created"] if reuse else now,
+            "updated": now,
+            "corpus": {
+                "path": str(corpus_path) if corpus_path else previous.get("corpus", {}).get("path"),
+                "text_field": options.text_field,
+            },
+            "counts": {
+                "files": report.files,
+                "documents": len(corpus.documents),
+                "passages": len(corpus.passages),
+                "skipped": summary.skipped,
+            },
+            "passages": {"words": built["words"], "overlap": built["overlap"]},
+            "encoder": asdict(encoder.config) if encoder else previous["encoder"],
+            "tokenizer": previous.get("tokenizer")
+            if reuse
+            else {"type": "base" if built["base"] else "unigram", "vocab_size": encoder.config.vocab_size},
+            "base": built["base"],
+            "training": built["training"],
+            "index": {"type": built["index_type"], "requested": built["requested"],
+                      "dimension": int(vectors.shape[1]), "precision": built["precision"]},
+            "backend": backend_section,
+            "fusion": built["fusion"],
+            "last_update": {k: summary.to_dict()[k] for k in ("added", "updated", "removed", "unchanged")},
+            "timings": {name: round(seconds, 2) for name, seconds in summary.timings.items()},
+        }
+        write_manifest(staging, manifest)
+        return staging.name.rsplit("-", 1)[-1]
+
+
+def _open_previous(index_dir: Path, retrain: bool) -> _Live:
+    """The live version, or an empty _Live if there is none (or it is unreadable and a retrain
+    will replace it)."""
     if not (index_dir / POINTER).exists():
-        return None, None, None, None
+        return _Live()
     handle = store = None
     try:
         version_dir, handle = open_version(index_dir)
         manifest = read_manifest(version_dir)
         store = open_store(version_dir, manifest)
-        return version_dir, manifest, store, handle
+        return _Live(version_dir, manifest, store, handle)
     except VecsearchError as error:
         if handle is not None:
             handle.close()
         if retrain:
-            return None, None, None, None
+            return _Live()
         raise VecsearchError(f"{error} (to replace it: vecsearch index PATH --index {index_dir} --retrain)") from None
 
 
