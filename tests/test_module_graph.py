@@ -36,3 +36,18 @@ def test_a_query_loads_neither_the_write_path_nor_torch(tagged):
             "loaded = [m for m in ('vecsearch.indexing', 'vecsearch.calibration', 'vecsearch.training', 'torch') if m in sys.modules]\n"
             "assert not loaded, loaded\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_no_function_over_80_lines_and_backend_names_compared_only_by_the_backends():
+    import ast
+    import re
+
+    package = SCRIPT.parents[2] / "vecsearch"
+    long = []
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        long += [f"{path.name}:{node.name}" for node in ast.walk(tree)
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80]
+        if path.stem not in ("backends", "milvus_store"):
+            assert not re.search(r"""[!=]= ["'](milvus|faiss)["']""", path.read_text()), path.name
+    assert not long, long

@@ -123,6 +123,18 @@ def same_backend(settings: dict, previous: dict | None) -> bool:
     return all(settings.get(key) == before.get(key) for key in keys)
 
 
+def indexes_vectors_itself(settings: dict) -> bool:
+    """Whether the backend builds its own vector index (Milvus) rather than taking a FAISS one."""
+    return settings["name"] == "milvus"
+
+
+def describe(section: dict) -> str:
+    """A backend section in a few words, for people: "faiss", "milvus URI (collection NAME)"."""
+    if section["name"] == "milvus":
+        return f"milvus {section['uri']} (collection {section['collection_name']})"
+    return section["name"]
+
+
 def write_backend(staging: Path, settings: dict, dense, documents, passages, vectors, index_type: str) -> dict:
     """Write the version's vectors and passages; returns the manifest's backend section."""
     if settings["name"] == "milvus":

@@ -361,9 +361,9 @@ def export(backend, uri, collection, index_dir, wait, as_json):
 
 
 def _describe_backend(backend: dict) -> str:
-    if backend["name"] == "milvus":
-        return f"milvus {backend['uri']} (collection {backend['collection_name']})"
-    return backend["name"]
+    from .backends import describe
+
+    return describe(backend)
 
 
 def _print_skipped(report, limit: int = 10) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from .version import __version__
 from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, Document, split_passages
 from .errors import VecsearchError
-from .backends import choose_backend, open_store, release, same_backend, write_backend
+from .backends import choose_backend, indexes_vectors_itself, open_store, release, same_backend, write_backend
 from .index import build_index, choose_index_type
 from .indexdir import POINTER, live_version, new_version, open_version, read_manifest, write_manifest
 from .lexical import LexicalIndex
@@ -321,7 +321,7 @@ def build_dense(vectors: np.ndarray, backend: dict, live: _Live, reuse: bool, op
     if requested == "auto" and reuse:
         requested = live.manifest["index"].get("requested", "auto")
     chosen = choose_index_type(len(vectors), requested)
-    if backend["name"] == "faiss":
+    if not indexes_vectors_itself(backend):
         return chosen, requested, build_index(vectors, chosen)
     return chosen, requested, None if reuse else build_index(vectors, "flat")
 

@@ -230,6 +230,13 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
     async def health():  # on the event loop: answers even while every search slot is busy
         return {"status": "ok", "version": live.version}
 
+    _add_map_and_document_routes(app, live, in_search_slot)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    return app
+
+
+def _add_map_and_document_routes(app: FastAPI, live: LiveIndex, in_search_slot) -> None:
+    """The map (/map, /map/search), one document (/document, and its page /doc/{id}) and the page (/)."""
     @app.get("/map", response_model=MapOut, summary="The map of the passages")
     def passage_map():
         """The passages on a 2-D map (t-SNE, or PCA without scikit-learn; a sample of at most 2,000 /
@@ -275,9 +282,6 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
     @app.get("/doc/{doc_id:path}", include_in_schema=False)
     def document_page(doc_id: str):  # the page fetches /document itself
         return FileResponse(str(STATIC / "doc.html"))
-
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    return app
 
 
 def _checked(query: str) -> str:
