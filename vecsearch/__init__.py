@@ -7,10 +7,13 @@
 
 import os as _os
 
-# OpenMP threads (torch's, FAISS's) sleep when they wait instead of spinning: on a shared
-# CPU a spinning thread takes the core the thread it waits for needs, and work that took
-# seconds took minutes. Set before torch or faiss is first imported; the user's own setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP threads (torch's, FAISS's; libgomp) spin only briefly when they wait, then sleep: on a
+# shared CPU a thread spinning for long takes the core the thread it waits for needs (indexing
+# the demo under load took ~6x the CPU time), while sleeping at once (OMP_WAIT_POLICY=PASSIVE)
+# made training ~2x slower on a quiet machine. 2,000 spins keeps both costs small (docs/performance.md).
+# Set before torch or faiss first loads libgomp; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ.setdefault("GOMP_SPINCOUNT", "2000")
 
 from .version import __version__
 __all__ = ["Retriever", "Hit", "Document", "TrainConfig", "UpdateSummary", "VecsearchError", "__version__"]
