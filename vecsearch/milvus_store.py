@@ -325,29 +325,21 @@ class MilvusCollection:
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids), each of shape (queries, k), as FAISS returns them (-1 pads)."""
-        k = min(k, self.ntotal)
-        results = self.client.search(
-            self.name, data=[np.asarray(v, dtype=np.float32) for v in vectors], limit=k, anns_field="vector",
-            search_params=self.search_params, output_fields=["id"],
-        )
-        scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
-        ids = np.full((len(vectors), k), -1, dtype=np.int64)
-        for row, hits in enumerate(results):
-            for column, hit in enumerate(hits[:k]):
-                ids[row, column], scores[row, column] = hit["id"], hit["distance"]
-        return scores, ids
+        return self._search(vectors, min(k, self.ntotal))
 
     def search_filtered(self, vectors: np.ndarray, k: int, where, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`search` among the passages whose document matches `where`, filtered by Milvus itself."""
-        k = min(k, len(allowed))
-        if k == 0:
-            return np.empty((len(vectors), 0), dtype=np.float32), np.empty((len(vectors), 0), dtype=np.int64)
-        results = self.client.search(
-            self.name, data=[np.asarray(v, dtype=np.float32) for v in vectors], limit=k, anns_field="vector",
-            search_params=self.search_params, output_fields=["id"], filter=to_milvus(where, METADATA_FIELD),
-        )
+        return self._search(vectors, min(k, len(allowed)), to_milvus(where, METADATA_FIELD))
+
+    def _search(self, vectors: np.ndarray, k: int, expression: str = "") -> tuple[np.ndarray, np.ndarray]:
         scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
         ids = np.full((len(vectors), k), -1, dtype=np.int64)
+        if k == 0:
+            return scores, ids
+        results = self.client.search(
+            self.name, data=[np.asarray(v, dtype=np.float32) for v in vectors], limit=k, anns_field="vector",
+            search_params=self.search_params, output_fields=["id"], filter=expression,
+        )
         for row, hits in enumerate(results):
             for column, hit in enumerate(hits[:k]):
                 ids[row, column], scores[row, column] = hit["id"], hit["distance"]

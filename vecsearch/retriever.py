@@ -84,6 +84,7 @@ class Retriever:
         self._lexical = None
         self._document_ids: np.ndarray | None = None  # see keep_in_memory()
         self._filtered: dict[str, np.ndarray] = {}  # filter key -> passage ids it keeps
+        self._stopwords: str | None = None  # see stopwords
 
     def __enter__(self) -> "Retriever":
         return self
@@ -194,8 +195,10 @@ class Retriever:
 
     @property
     def stopwords(self) -> str:
-        """The stopword list of the index's BM25 (read without loading its arrays)."""
-        return self._lexical.stopwords if self._lexical is not None else stopwords_of(self.version_dir)
+        """The stopword list of the index's BM25 (read once, without loading its arrays)."""
+        if self._stopwords is None:
+            self._stopwords = self._lexical.stopwords if self._lexical is not None else stopwords_of(self.version_dir)
+        return self._stopwords
 
     def similar(self, doc_id: str, k: int = 10, where: Where | None = None) -> list[Hit]:
         """The `k` documents nearest to an indexed one (by the mean of its passages' vectors), itself left out."""
