@@ -19,11 +19,11 @@ import json
 import sys
 import tempfile
 
-from vecsearch.calibration import WEIGHTS
-from vecsearch.encoder import EncoderConfig
+from vecsearch.search.calibration import WEIGHTS
+from vecsearch.model.encoder import EncoderConfig
 from vecsearch.evaluation import evaluate, load_collection
 from vecsearch.retriever import Retriever
-from vecsearch.training import TrainConfig
+from vecsearch.training.config import TrainConfig
 
 encoder_fields = {f.name for f in dataclasses.fields(EncoderConfig)}
 build_fields = {"teacher", "passage_words", "model"}
@@ -36,13 +36,13 @@ for setting in sys.argv[2:] or ["{}"]:
     with tempfile.TemporaryDirectory(prefix="vecsearch-ablation-") as index_dir:
         retriever = Retriever.build(corpus, index_dir, encoder_config=encoder, train_config=train, show_progress=False, **build)
         systems, _ = evaluate(retriever, queries, qrels)
-        fusion = dict(retriever.manifest["fusion"])
+        fusion = retriever.manifest.fusion
         by_weight = {}
         for weight in WEIGHTS:
-            retriever.manifest["fusion"] = {**fusion, "dense_weight": weight}
+            retriever.manifest.fusion = dataclasses.replace(fusion, dense_weight=weight)
             by_weight[weight] = evaluate(retriever, queries, qrels, modes=("hybrid",))[0]["hybrid"]["ndcg@10"]
-        training = retriever.manifest["training"] or {}  # None when "model" skipped training
-        timings = retriever.manifest.get("timings")
+        training = retriever.manifest.training or {}  # None when "model" skipped training
+        timings = retriever.manifest.timings
         retriever.close()
     print(json.dumps({"setting": overrides, "ndcg@10": {name: system["ndcg@10"] for name, system in systems.items()},
                       "systems": systems, "hybrid_ndcg@10_by_weight": by_weight,

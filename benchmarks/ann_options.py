@@ -33,7 +33,7 @@ from query_latency import recall_at_10, time_searches  # noqa: E402
 from tables import markdown_table, real_queries, write_results  # noqa: E402
 
 from vecsearch import Retriever  # noqa: E402
-from vecsearch.index import HNSW_EF_CONSTRUCTION, build_index, graph_of  # noqa: E402
+from vecsearch.storage.dense import HNSW_EF_CONSTRUCTION, build_index, graph_of  # noqa: E402
 
 EF_SEARCH = (128, 160, 192, 224, 256)
 DEPTH = 100  # candidates Retriever.search asks for

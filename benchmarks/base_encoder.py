@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tables import DATA, RESULTS, markdown_table  # noqa: E402
 
 from vecsearch.evaluation import load_collection, run_eval  # noqa: E402
-from vecsearch.training import TrainConfig  # noqa: E402
+from vecsearch.training.config import TrainConfig  # noqa: E402
 
 ARMS = {"base": {"adapt": "no"}, "adapted": {"adapt": "yes"}, "scratch": {"base": "none"}, "default": {}}
 

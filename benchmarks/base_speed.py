@@ -21,10 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tables import DATA, RESULTS, markdown_table  # noqa: E402
 
-from vecsearch.base import BASE_DIR  # noqa: E402
+from vecsearch.model.bases import BASE_DIR  # noqa: E402
 from vecsearch.corpus import read_corpus  # noqa: E402
-from vecsearch.distillation import load_teacher  # noqa: E402
-from vecsearch.encoder import RNNEncoder  # noqa: E402
+from vecsearch.training.distillation import load_teacher  # noqa: E402
+from vecsearch.model.encoder import RNNEncoder  # noqa: E402
 from vecsearch.indexing import encoding_precision  # noqa: E402
 
 

@@ -40,7 +40,7 @@ def score(rankings: list[list[str]], questions: list[dict]) -> dict:
 
 
 def minilm_rankings(corpus: Path, questions: list[dict]) -> list[list[str]]:
-    from vecsearch.distillation import load_teacher
+    from vecsearch.training.distillation import load_teacher
 
     _, passages = read_corpus(corpus)
     teacher = load_teacher("all-MiniLM-L6-v2")
@@ -51,7 +51,7 @@ def minilm_rankings(corpus: Path, questions: list[dict]) -> list[list[str]]:
 
 
 def vecsearch_rankings(corpus: Path, questions: list[dict], base: str, seed: int) -> tuple[dict, dict]:
-    from vecsearch.training import TrainConfig
+    from vecsearch.training.config import TrainConfig
 
     with tempfile.TemporaryDirectory(prefix="vecsearch-demo-") as index_dir:
         started = time.perf_counter()

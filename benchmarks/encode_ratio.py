@@ -13,9 +13,9 @@ import time
 import torch
 
 from vecsearch.corpus import read_corpus
-from vecsearch.distillation import load_teacher
-from vecsearch.encoder import EncoderConfig, RNNEncoder
-from vecsearch.tokenizer import train_tokenizer
+from vecsearch.training.distillation import load_teacher
+from vecsearch.model.encoder import EncoderConfig, RNNEncoder
+from vecsearch.model.tokenizer import train_tokenizer
 
 corpus = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/cranfield/corpus.jsonl"
 _, passages = read_corpus(corpus)

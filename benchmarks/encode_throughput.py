@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tables import DATA, RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 from vecsearch.corpus import read_corpus  # noqa: E402
-from vecsearch.encoder import (  # noqa: E402
+from vecsearch.model.encoder import (  # noqa: E402
     ENCODE_BATCH,
     EncoderConfig,
     RNNEncoder,
@@ -40,7 +40,7 @@ from vecsearch.encoder import (  # noqa: E402
     pad_batch,
 )
 from vecsearch.indexing import encoding_precision  # noqa: E402
-from vecsearch.tokenizer import train_tokenizer  # noqa: E402
+from vecsearch.model.tokenizer import train_tokenizer  # noqa: E402
 
 GATES = {"simple": 1, "gru": 3, "lstm": 4}
 BATCH_SIZES = (1, 8, 32, 64, 128, 512)
@@ -170,7 +170,7 @@ def roofline(config: EncoderConfig, best: dict, steps: int, peak_square: float, 
 def measure_minilm(texts) -> dict:
     """MiniLM in float32 (`minilm`) and under bfloat16 autocast (`minilm_bfloat16`)."""
     try:
-        from vecsearch.distillation import load_teacher
+        from vecsearch.training.distillation import load_teacher
 
         model = load_teacher("all-MiniLM-L6-v2")
     except Exception as error:  # the [bench] extra is not installed

@@ -61,7 +61,7 @@ def main() -> None:
     queries = real_queries(300)
     results: dict = {"passages": args.passages, "queries": len(queries)}
     with Retriever.load(index_dir) as retriever:
-        results["index_type"] = retriever.manifest["index"]["type"]
+        results["index_type"] = retriever.manifest.index.type
         first = {}
         for name, where in FILTERS.items():
             if where:

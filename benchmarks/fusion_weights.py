@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from vecsearch import Retriever
-from vecsearch.calibration import WEIGHTS
-from vecsearch.encoder import RNNEncoder
+from vecsearch.search.calibration import WEIGHTS
+from vecsearch.model.encoder import RNNEncoder
 from vecsearch.evaluation import document_ranking, load_collection, ndcg, reciprocal_rank
-from vecsearch.fusion import fuse, with_feedback
-from vecsearch.index import build_index
-from vecsearch.lexical import LexicalIndex
-from vecsearch.pseudoqueries import PseudoQueries
+from vecsearch.search.fusion import fuse, with_feedback
+from vecsearch.storage.dense import build_index
+from vecsearch.search.lexical import LexicalIndex
+from vecsearch.corpus.pseudoqueries import PseudoQueries
 
 DEPTH = 100
 ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -70,7 +70,7 @@ def labelled(retriever, queries, qrels, doc_of) -> dict:
         """Mean nDCG@10 of a ranking (passage ids, best first) per query."""
         return round(float(np.mean([ndcg(document_ranking(ranked_ids(q), doc_of, 10), qrels[q]) for q in judged])), 4)
 
-    calibrated = retriever.manifest["fusion"]["dense_weight"]
+    calibrated = retriever.manifest.fusion.dense_weight
     result = {"dense": score(lambda q: dense[q][0]), "lexical": score(lambda q: lexical[q][0]),
               "dense_with_feedback": score(lambda q: moved[q][0]),
               "hybrid_at_calibrated_weight": score(lambda q: fuse(moved[q], lexical[q], calibrated)[0]),
@@ -128,12 +128,12 @@ def main() -> None:
         retriever = Retriever.build(corpus, index_dir, model=args.model, show_progress=False)
         texts = [p.text for p in retriever.store.iter_passages()]
         doc_of = retriever.doc_ids
-        calibration = retriever.manifest["fusion"]
+        calibration = retriever.manifest.fusion
         result = {
             "collection": args.collection.name,
             "model": str(args.model),
-            "calibration": {"dense_weight": calibration["dense_weight"], "default_mode": calibration["default_mode"],
-                            **calibration["calibration"]},
+            "calibration": {"dense_weight": calibration.dense_weight, "default_mode": calibration.default_mode,
+                            **calibration.calibration},
             "labelled_ndcg@10": labelled(retriever, queries, qrels, doc_of),
             "inverse_cloze_mrr@10": inverse_cloze(args.model, retriever.index.reconstruct_n(0, len(texts)), texts, doc_of),
         }

@@ -43,10 +43,11 @@ sys.path.insert(0, str(HERE))
 from synthetic_corpus import sentences  # noqa: E402
 from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
-from vecsearch.backends import open_backend, write_backend  # noqa: E402
+from vecsearch.storage.backends import open_backend, write_backend  # noqa: E402
+from vecsearch.storage.manifest import Counts, IndexSettings, Manifest  # noqa: E402
 from vecsearch.corpus import Passage  # noqa: E402
-from vecsearch.index import build_index  # noqa: E402
-from vecsearch.store import StoredDocument  # noqa: E402
+from vecsearch.storage.dense import build_index  # noqa: E402
+from vecsearch.storage.sqlite import StoredDocument  # noqa: E402
 
 QUERIES = 300
 DEPTH = 100  # candidates per query, as Retriever.search asks for k=10
@@ -57,10 +58,11 @@ import json, sys, time
 started = time.perf_counter()
 from pathlib import Path
 import numpy as np
-from vecsearch.backends import open_backend
+from vecsearch.storage.backends import open_backend
+from vecsearch.storage.manifest import Manifest
 imported = time.perf_counter()
 version = Path(sys.argv[1])
-index, store = open_backend(version, json.loads((version / "manifest.json").read_text()))
+index, store = open_backend(version, Manifest.read(version))
 opened = time.perf_counter()
 query = np.load(version.parent / "query.npy")
 _, ids = index.search(query[None], 100)
@@ -111,9 +113,9 @@ def measure(backend: str, index_type: str, rows, work: Path, exact: np.ndarray) 
     section = write_backend(version, settings, dense, documents, passages, vectors, index_type)
     write_seconds = time.perf_counter() - started
     del dense
-    manifest = {"index": {"dimension": vectors.shape[1], "type": index_type}, "backend": section,
-                "counts": {"documents": len(documents), "passages": len(passages)}}
-    (version / "manifest.json").write_text(json.dumps(manifest))
+    manifest = Manifest(created="", counts=Counts(documents=len(documents), passages=len(passages)), encoder={},
+                        index=IndexSettings(index_type, vectors.shape[1]), backend=section)
+    manifest.write(version)
     result = {"backend": backend, "index_type": section.get("index_type", index_type), "passages": len(passages),
               "write_s": round(write_seconds, 2), "write_per_s": round(len(passages) / write_seconds)}
     print(json.dumps(result), file=sys.stderr, flush=True)

@@ -36,9 +36,9 @@ def teacher_reference(data_dir: Path, passage_words: int = PASSAGE_WORDS) -> dic
     plain and as the product's hybrid runs it (the query vector moved toward BM25's top passages
     first); BM25 alone on those passages too."""
     from vecsearch.corpus import read_corpus
-    from vecsearch.distillation import load_teacher
-    from vecsearch.fusion import fuse, with_feedback
-    from vecsearch.lexical import LexicalIndex
+    from vecsearch.training.distillation import load_teacher
+    from vecsearch.search.fusion import fuse, with_feedback
+    from vecsearch.search.lexical import LexicalIndex
 
     corpus, queries, qrels = load_collection(data_dir)
     _, passages = read_corpus(corpus, words=passage_words)
@@ -75,7 +75,7 @@ def teacher_reference(data_dir: Path, passage_words: int = PASSAGE_WORDS) -> dic
 
 
 def run(data: Path, seeds: list[int], tracks: list[str], reference: bool, names: list[str] | None = None) -> dict:
-    from vecsearch.training import TrainConfig
+    from vecsearch.training.config import TrainConfig
 
     results = {"runs": [], "reference": {}}
     collections = sorted(p for p in data.iterdir() if (p / "corpus.jsonl").is_file())

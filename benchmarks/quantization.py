@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from vecsearch.corpus import read_corpus
-from vecsearch.encoder import RNNEncoder
+from vecsearch.model.encoder import RNNEncoder
 from vecsearch.evaluation import document_ranking, load_collection, score_run
-from vecsearch.numpy_encoder import NumpyEncoder
+from vecsearch.model.numpy_encoder import NumpyEncoder
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tables import RESULTS, chart, markdown_table, real_queries, save_chart, write_results  # noqa: E402
 
-from vecsearch.index import HNSW_NEIGHBOURS, build_index, graph_of, one_openmp_thread  # noqa: E402
+from vecsearch.storage.dense import HNSW_NEIGHBOURS, build_index, graph_of, one_openmp_thread  # noqa: E402
 
 HNSW_EF = (16, 32, 64, 128)
 REAL_HNSW_EF = (64, 128, 160, 192, 256)  # real vectors need more than synthetic ones

@@ -36,10 +36,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from vecsearch import Retriever
-    from vecsearch.tokenizer import token_ids
+    from vecsearch.model.tokenizer import token_ids
 
     try:
-        from vecsearch.index import one_openmp_thread
+        from vecsearch.storage.dense import one_openmp_thread
     except ImportError:  # a checkout from before it existed: FAISS's default thread team
         from contextlib import nullcontext as one_openmp_thread
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-import vecsearch.lexical as lexical
+import vecsearch.search.lexical as lexical
 from demo_questions import QUESTIONS, score, topic
 from tables import markdown_table
 from vecsearch.corpus import read_corpus
 from vecsearch.evaluation import document_ranking, load_collection, ndcg, run_eval
-from vecsearch.training import TrainConfig
+from vecsearch.training.config import TrainConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LISTS = ("none", "en", "en+")

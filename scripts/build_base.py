@@ -1,4 +1,4 @@
-"""Make the base encoder that ships in vecsearch/base/: a bidirectional LSTM distilled from
+"""Make the base encoder that ships in vecsearch/model/base/: a bidirectional LSTM distilled from
 all-MiniLM-L6-v2 on general English (WordNet, GCIDE, FOLDOC; see base_sources.py).
 
     apt-get install wordnet-base dict-gcide dict-foldoc
@@ -31,11 +31,12 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from base_sources import SOURCES  # noqa: E402
 
-from vecsearch.distillation import distillation_loss, load_teacher  # noqa: E402
-from vecsearch.encoder import EncoderConfig, RNNEncoder, pad_batch  # noqa: E402
-from vecsearch.pseudoqueries import PseudoQueries  # noqa: E402
-from vecsearch.tokenizer import PAD_ID  # noqa: E402
-from vecsearch.training import TrainConfig, forward_precision, optimize  # noqa: E402
+from vecsearch.training.distillation import distillation_loss, load_teacher  # noqa: E402
+from vecsearch.model.encoder import EncoderConfig, RNNEncoder, pad_batch  # noqa: E402
+from vecsearch.corpus.pseudoqueries import PseudoQueries  # noqa: E402
+from vecsearch.model.tokenizer import PAD_ID  # noqa: E402
+from vecsearch.training.config import TrainConfig  # noqa: E402
+from vecsearch.training.loop import forward_precision, optimize  # noqa: E402
 
 log = logging.getLogger("build_base")
 

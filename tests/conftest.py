@@ -48,7 +48,7 @@ def small_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_index(small_corpus, tmp_path_factory):
     from vecsearch import Retriever
-    from vecsearch.training import TrainConfig
+    from vecsearch.training.config import TrainConfig
 
     index_dir = tmp_path_factory.mktemp("index") / "idx"
     Retriever.build(  # trained from scratch (no base encoder), so that a tiny shape is quick to train
@@ -117,7 +117,7 @@ def live_server(small_index):
     pytest.importorskip("fastapi", reason="needs vecsearch[serve]")
     import uvicorn
 
-    from vecsearch.server import create_app
+    from vecsearch.serve.server import create_app
 
     with server_in_thread(uvicorn.Config(create_app(str(small_index)), log_level="warning"), start_seconds=30) as port:
         yield f"http://127.0.0.1:{port}"

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import vecsearch.index as dense_index
+import vecsearch.storage.dense as dense_index
 from vecsearch import Document, Retriever, VecsearchError
 from vecsearch.cli import main
-from vecsearch.filters import matches, parse_cli
-from vecsearch.lexical import ANALYZER_FILE, DIRECTORY, LexicalIndex
+from vecsearch.storage.filters import matches, parse_cli
+from vecsearch.search.lexical import ANALYZER_FILE, DIRECTORY, LexicalIndex
 
 from .conftest import collection_documents, collection_queries, with_metadata
 

@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vecsearch import Retriever
-from vecsearch import corpus as corpus_module
+from vecsearch import corpus as corpus_package
+from vecsearch.corpus import reading as corpus_module
 from vecsearch.cli import main
 from vecsearch.corpus import CorpusReport, iter_documents
 from vecsearch.errors import VecsearchError
-from vecsearch.indexdir import MANIFEST, live_version
+from vecsearch.storage.indexdir import MANIFEST, live_version
 
 from .conftest import collection_documents
 
@@ -99,7 +100,7 @@ def test_a_messy_folder_is_indexed_with_every_problem_reported(runner, tmp_path,
     retriever = Retriever.load(index_dir)
     assert set(retriever.doc_ids) == {"good.txt", "long-line.txt", "minified.txt", "r1", "r5"}
     longest = max(len(p.text) for p in retriever.store.iter_passages())
-    assert longest <= corpus_module.PASSAGE_WORDS * (corpus_module.MAX_WORD_CHARS + 1)  # long lines and runs are cut into passages
+    assert longest <= corpus_package.PASSAGE_WORDS * (corpus_package.MAX_WORD_CHARS + 1)  # long lines and runs are cut into passages
     assert retriever.search("inlet buzz", k=1)[0].id == "r1"
 
     human = invoke(runner, "index", corpus, "--index", index_dir)
@@ -264,8 +265,8 @@ def test_jsonl_records_round_trip_arbitrary_unicode(tmp_path, records):
 def tiny_encoder():
     import torch
 
-    from vecsearch.encoder import EncoderConfig, RNNEncoder
-    from vecsearch.tokenizer import train_tokenizer
+    from vecsearch.model.encoder import EncoderConfig, RNNEncoder
+    from vecsearch.model.tokenizer import train_tokenizer
 
     tokenizer = train_tokenizer(["shock waves in supersonic flow", "heat transfer at a wall"] * 5, vocab_size=100)
     torch.manual_seed(0)
@@ -305,7 +306,7 @@ def _open(index_dir):
 def test_bm25_built_from_term_ids_equals_bm25s_from_tokens():
     import bm25s
 
-    from vecsearch import lexical
+    from vecsearch.search import lexical
 
     texts = [d["text"] for d in collection_documents()[:300]] + ["the a an of", ""]
     reference = bm25s.BM25()
@@ -325,5 +326,5 @@ def test_no_pickle_anywhere(small_index):
             assert path.read_bytes()[:1] != b"\x80", path  # the opcode every pickle (protocol 2+) starts with
             if path.suffix == ".npy":
                 np.load(path, allow_pickle=False)
-    sources = Path(corpus_module.__file__).parent.glob("*.py")
+    sources = Path(corpus_package.__file__).parents[1].rglob("*.py")
     assert not [p.name for p in sources if "pickle" in p.read_text() or "torch.load" in p.read_text()]

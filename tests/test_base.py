@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from vecsearch import Retriever
-from vecsearch.base import ADAPT_MIN_PASSAGES, BASE_DIR, resolve, should_adapt
+from vecsearch.model.bases import ADAPT_MIN_PASSAGES, BASE_DIR, resolve, should_adapt
 from vecsearch.errors import VecsearchError
-from vecsearch.training import TrainConfig
+from vecsearch.training.config import TrainConfig
 
 TOPICS = {
     "cars": "The automobile has four wheels and an engine; people drive it on roads to travel between towns.",
@@ -37,8 +37,8 @@ def test_the_base_ships_inside_the_package_and_is_small():
 
 
 def test_the_numpy_twin_reads_the_base_as_torch_does():
-    from vecsearch.encoder import RNNEncoder
-    from vecsearch.numpy_encoder import NumpyEncoder
+    from vecsearch.model.encoder import RNNEncoder
+    from vecsearch.model.numpy_encoder import NumpyEncoder
 
     texts = ["how do I catch an exception?", "a vehicle with four wheels", "x"]
     torch_vectors = RNNEncoder.load(BASE_DIR).encode(texts)
@@ -49,7 +49,7 @@ def test_the_numpy_twin_reads_the_base_as_torch_does():
 def test_a_small_corpus_is_embedded_by_the_base_as_it_is(topic_corpus, tmp_path):
     retriever = Retriever.build(topic_corpus, tmp_path / "idx", show_progress=False)
     assert not retriever.last_update.retrained
-    assert retriever.manifest["training"] is None
+    assert retriever.manifest.training is None
     assert retriever.info()["base"]["adapted"] is False and retriever.info()["base"]["name"] == "vecsearch-base"
     assert (tmp_path / "idx" / retriever.version_dir.name / "tokenizer.json").read_text() == (BASE_DIR / "tokenizer.json").read_text()
     retriever.close()
@@ -76,7 +76,7 @@ def test_adapting_keeps_the_base_tokenizer_and_changes_the_weights(topic_corpus,
     retriever = Retriever.build(topic_corpus, tmp_path / "idx", adapt="yes", show_progress=False,
                                 train_config=TrainConfig(steps=5, batch_size=4))
     assert retriever.last_update.retrained and retriever.info()["base"]["adapted"] is True
-    assert retriever.manifest["training"]["steps"] == 5
+    assert retriever.manifest.training["steps"] == 5
     version = tmp_path / "idx" / retriever.version_dir.name
     assert (version / "tokenizer.json").read_text() == (BASE_DIR / "tokenizer.json").read_text()
     assert (version / "encoder.safetensors").read_bytes() != (BASE_DIR / "encoder.safetensors").read_bytes()
@@ -88,8 +88,8 @@ def test_base_none_trains_from_scratch_as_before(topic_corpus, tmp_path):
                                 encoder_config={"hidden_dim": 16, "embed_dim": 16},
                                 train_config=TrainConfig(steps=5, batch_size=4))
     assert retriever.last_update.retrained
-    assert retriever.manifest["base"] is None and retriever.manifest["tokenizer"]["type"] == "unigram"
-    assert retriever.manifest["encoder"]["hidden_dim"] == 16
+    assert retriever.manifest.base is None and retriever.manifest.tokenizer["type"] == "unigram"
+    assert retriever.manifest.encoder["hidden_dim"] == 16
     assert retriever.search("automobile", k=1)
     retriever.close()
 

@@ -17,9 +17,10 @@ import pytest
 
 import vecsearch
 from vecsearch import Retriever
-from vecsearch.corpus import MAX_WORD_CHARS, SECTION_CHARS, CorpusReport, Document, content_hash, iter_documents, split_passages
-from vecsearch.tokenizer import UNK, token_ids, train_tokenizer
-from vecsearch.training import TrainConfig
+from vecsearch.corpus import MAX_WORD_CHARS, CorpusReport, Document, content_hash, iter_documents, split_passages
+from vecsearch.corpus.reading import SECTION_CHARS
+from vecsearch.model.tokenizer import UNK, token_ids, train_tokenizer
+from vecsearch.training.config import TrainConfig
 
 REPOSITORY = Path(vecsearch.__file__).resolve().parents[1]
 WORDS = ("wind tunnel drag lift shock wave boundary layer heat transfer flow pressure wing supersonic "
@@ -189,7 +190,7 @@ def test_a_folder_nested_too_deep_is_skipped_and_the_rest_read(tmp_path, deep_fo
     (deep_folder[199] / "deep.txt").write_text(prose(3))
     (deep_folder[-1] / "bottom.txt").write_text(prose(4))
     found, report = read(tmp_path)  # os.walk raised RecursionError here, and nothing was read
-    from vecsearch.corpus import MAX_FOLDER_DEPTH
+    from vecsearch.corpus.reading import MAX_FOLDER_DEPTH
 
     assert [d.id for d in found] == ["top.txt", "d/d/d/middle.txt", "d/" * 200 + "deep.txt"]
     too_deep = "d/" * (MAX_FOLDER_DEPTH + 1)
@@ -261,7 +262,7 @@ def test_the_trainer_sees_only_the_start_of_a_run_without_spaces():
 BUILD = """
 import resource, time
 from vecsearch import Retriever
-from vecsearch.training import TrainConfig
+from vecsearch.training.config import TrainConfig
 started = time.perf_counter()
 retriever = Retriever.build({corpus!r}, {index!r}, base="none", encoder_config={{"hidden_dim": 48, "embed_dim": 48}},
                             train_config=TrainConfig(steps=30, batch_size=16), show_progress=False)

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from vecsearch import Retriever
 from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
-from vecsearch.backends import release
-from vecsearch.indexdir import STAGING_PREFIX, versions, writer_lock
+from vecsearch.storage.backends import release
+from vecsearch.storage.indexdir import STAGING_PREFIX, versions, writer_lock
 
 from .conftest import collection_documents
 
@@ -103,7 +103,7 @@ def test_sigkill_at_random_moments_leaves_an_index_that_loads(corpora, small_ind
 
 
 CRASH_POINTS = {
-    # name: (function patched in vecsearch.indexdir, which call crashes)
+    # name: (function patched in vecsearch.storage.indexdir, which call crashes)
     "while writing the staging folder": ("_fsync_tree", 1),
     "after renaming the version into place": ("_replace_pointer", 1),
     "after swapping CURRENT, before cleanup": ("remove_leftovers", 2),
@@ -121,7 +121,8 @@ def test_sigkill_at_each_step_of_publishing(corpora, small_index, tmp_path, poin
     function, call = CRASH_POINTS[point]
     script = textwrap.dedent(f"""
         import os, signal
-        from vecsearch import Retriever, indexdir
+        from vecsearch import Retriever
+        from vecsearch.storage import indexdir
         original, calls = indexdir.{function}, []
         def crash(*args, **kwargs):
             calls.append(1)

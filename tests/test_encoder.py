@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vecsearch.encoder import (
+from vecsearch.model.encoder import (
     CELLS,
     ENCODE_BATCH,
     POOLINGS,
@@ -13,8 +13,10 @@ from vecsearch.encoder import (
     RNNEncoder,
     pad_batch,
 )
-from vecsearch.tokenizer import load_tokenizer, save_tokenizer, train_tokenizer, token_ids
-from vecsearch.training import TrainConfig, fit, new_encoder
+from vecsearch.model.tokenizer import load_tokenizer, save_tokenizer, train_tokenizer, token_ids
+from vecsearch.training.config import TrainConfig
+from vecsearch.training.self_supervised import fit
+from vecsearch.training.loop import new_encoder
 
 TEXTS = [
     "the boundary layer separates at high angles of attack",
@@ -137,7 +139,7 @@ def test_training_runs_forward_passes_in_bfloat16_where_encoding_would(tokenizer
 
 @pytest.mark.parametrize("bfloat16, steps", [(True, 225), (False, 150)])
 def test_distillation_takes_more_steps_when_its_forward_passes_run_in_bfloat16(tokenizer, bfloat16, steps):
-    from vecsearch.distillation import BFLOAT16_STEPS, WINDOW_STEPS
+    from vecsearch.training.distillation import BFLOAT16_STEPS, WINDOW_STEPS
 
     config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8, cell="lstm")
     doc_ids = [str(i) for i in range(len(TEXTS))]
@@ -171,7 +173,7 @@ def test_bfloat16_training_follows_float32_training():
 @pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("bidirectional,output_dim", [(True, None), (False, None), (True, 10)])
 def test_numpy_twin_matches_the_torch_encoder(tokenizer, tmp_path, cell, pooling, bidirectional, output_dim):
-    from vecsearch.numpy_encoder import NumpyEncoder
+    from vecsearch.model.numpy_encoder import NumpyEncoder
 
     torch.manual_seed(1)
     config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=16, hidden_dim=12, cell=cell,
@@ -195,7 +197,7 @@ def test_numpy_twin_never_imports_torch(tmp_path, tokenizer):
 
     RNNEncoder(EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8), tokenizer).save(tmp_path)
     code = (
-        "import sys; from vecsearch.numpy_encoder import NumpyEncoder; "
+        "import sys; from vecsearch.model.numpy_encoder import NumpyEncoder; "
         f"v = NumpyEncoder.load({str(tmp_path)!r}).encode(['shock waves']); "
         "assert 'torch' not in sys.modules, 'torch was imported'; print(v.shape)"
     )

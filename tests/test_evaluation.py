@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vecsearch.evaluation import ndcg, recall, reciprocal_rank, score_run
-from vecsearch.fusion import fuse, with_feedback
+from vecsearch.search.fusion import fuse, with_feedback
 
 
 def test_metrics_match_a_hand_computed_case():

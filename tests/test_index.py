@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from vecsearch.errors import VecsearchError
-from vecsearch.index import (
+from vecsearch.storage.dense import (
     OFFSET_FILENAME,
     build_index,
     choose_index_type,

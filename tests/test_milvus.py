@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from vecsearch import Retriever
-from vecsearch.projection import embedding_map
+from vecsearch.serve.projection import embedding_map
 from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
-from vecsearch.indexdir import STAGING_PREFIX, versions
+from vecsearch.storage.indexdir import STAGING_PREFIX, versions
 
 from .conftest import collection_queries
 from .test_crash_and_concurrency import corpora  # noqa: F401  (a fixture)
@@ -34,7 +34,7 @@ def contents(retriever: Retriever) -> dict:
 
 
 def collections(uri) -> list[str]:
-    from vecsearch.milvus_store import connection
+    from vecsearch.storage.backends.milvus import connection
 
     with connection(str(uri)) as client:
         return sorted(client.list_collections())
@@ -52,8 +52,8 @@ def test_parity_with_faiss_for_exact_search(small_corpus, small_index, tmp_path)
                                  show_progress=False)
     milvus_side = Retriever.build(small_corpus, tmp_path / "milvus", model=small_index, index_type="flat",
                                   backend="milvus", uri=tmp_path / "milvus.db", show_progress=False)
-    assert milvus_side.manifest["backend"]["index_type"] == "FLAT"
-    assert milvus_side.manifest["backend"]["metric"] == "IP"
+    assert milvus_side.manifest.backend["index_type"] == "FLAT"
+    assert milvus_side.manifest.backend["metric"] == "IP"
     assert milvus_side.store.counts() == faiss_side.store.counts() == (80, faiss_side.index.ntotal)
 
     queries = collection_queries()
@@ -118,7 +118,7 @@ def test_incremental_update_on_milvus_equals_a_fresh_build(corpus, small_index, 
     uri = tmp_path / "lite.db"
     index_dir = tmp_path / "idx"
     first = Retriever.build(corpus, index_dir, model=small_index, backend="milvus", uri=uri, show_progress=False)
-    fusion = first.manifest["fusion"]
+    fusion = first.manifest.fusion
     first.close()
 
     texts = sorted(corpus.glob("*.txt"))
@@ -129,7 +129,7 @@ def test_incremental_update_on_milvus_equals_a_fresh_build(corpus, small_index, 
     second = Retriever.build(corpus, index_dir, show_progress=False)  # keeps its encoder and its backend
     update = second.last_update
     assert (update.added, update.updated, update.removed, update.unchanged) == (1, 1, 1, 78)
-    assert second.manifest["backend"]["name"] == "milvus" and second.manifest["fusion"] == fusion
+    assert second.manifest.backend["name"] == "milvus" and second.manifest.fusion == fusion
     assert second.search("hypersonic heat shields ablation", k=1)[0].id == "new.md"
     assert texts[0].name not in set(second.doc_ids)
     assert second.lexical.bm25.scores["num_docs"] == second.index.ntotal == update.passages
@@ -168,10 +168,10 @@ def test_add_and_delete_in_python_on_milvus(small_corpus, small_index, tmp_path)
     with pytest.raises(VecsearchError, match="empty"):
         retriever.delete(list(set(retriever.doc_ids)))
     assert retriever.store.counts()[0] == 80
-    assert collections(tmp_path / "lite.db") == [retriever.manifest["backend"]["collection_name"]]
+    assert collections(tmp_path / "lite.db") == [retriever.manifest.backend["collection_name"]]
     with pytest.raises(VecsearchError, match="over Milvus's 65,535 bytes"):  # a field Milvus cannot hold
         retriever.add([{"id": "wide", "text": "gap" + " " * 70_000 + "here"}])
-    assert collections(tmp_path / "lite.db") == [retriever.manifest["backend"]["collection_name"]]
+    assert collections(tmp_path / "lite.db") == [retriever.manifest.backend["collection_name"]]
     retriever.close()
 
 
@@ -206,7 +206,7 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     assert np.allclose(embedding_map(moved).points, faiss_points, atol=1e-5)
 
     summary = moved.export("faiss")
-    assert summary.version is not None and moved.manifest["backend"] == {"name": "faiss"}
+    assert summary.version is not None and moved.manifest.backend == {"name": "faiss"}
     back = contents(moved)
     assert all(np.array_equal(vector, on_faiss[key][1]) for key, (_, vector) in back.items())
     moved.close()
@@ -216,13 +216,13 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
 @needs_milvus
 def test_a_failed_milvus_write_leaves_the_live_version_and_no_stray_collection(small_corpus, small_index, tmp_path,
                                                                                monkeypatch):
-    from vecsearch import milvus_store
+    from vecsearch.storage.backends import milvus as milvus_store
 
     uri = tmp_path / "lite.db"
     index_dir = tmp_path / "idx"
     retriever = Retriever.build(small_corpus, index_dir, model=small_index, backend="milvus", uri=uri,
                                 show_progress=False)
-    live = retriever.manifest["backend"]["collection_name"]
+    live = retriever.manifest.backend["collection_name"]
 
     monkeypatch.setattr(milvus_store, "INSERT_BATCH", 10)
     calls = []
@@ -254,14 +254,14 @@ def test_a_failed_milvus_write_leaves_the_live_version_and_no_stray_collection(s
     # a writer killed after creating its collection leaves a staging folder with the marker: the next cleans up
     staging = index_dir / f"{STAGING_PREFIX}v000009"
     staging.mkdir()
-    section = {**retriever.manifest["backend"], "collection_name": "orphan_v000009"}
+    section = {**retriever.manifest.backend, "collection_name": "orphan_v000009"}
     (staging / milvus_store.MARKER).write_text(json.dumps(section))
-    from vecsearch.milvus_store import connection
+    from vecsearch.storage.backends.milvus import connection
 
     with connection(str(uri)) as client:
         client.create_collection("orphan_v000009", dimension=4)
     assert retriever.add([{"id": "x1", "text": "cryogenic propellant tanks sloshing"}]).added == 1
-    assert collections(uri) == [retriever.manifest["backend"]["collection_name"]]
+    assert collections(uri) == [retriever.manifest.backend["collection_name"]]
     assert not staging.exists()
     retriever.close()
 

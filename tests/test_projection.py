@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from vecsearch import Retriever
 from vecsearch.cli import main
-from vecsearch.projection import (MAX_GROUPS, OTHER, TOP_LEVEL, Projection, _number_groups, cluster_labels, clusters_of,
+from vecsearch.serve.projection import (MAX_GROUPS, OTHER, TOP_LEVEL, Projection, _number_groups, cluster_labels, clusters_of,
                                   embedding_map, sample_ids, source_group)
 
 
@@ -117,7 +117,7 @@ def test_a_missing_extra_is_named_in_one_line(small_index, monkeypatch, command,
 
 @pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf"])
 def test_stored_vectors_come_back_from_every_index_type(tmp_path, index_type):
-    from vecsearch.index import build_index, load_index, save_index
+    from vecsearch.storage.dense import build_index, load_index, save_index
 
     vectors = np.random.default_rng(0).normal(size=(400, 16)).astype(np.float32)
     save_index(build_index(vectors, index_type), tmp_path)

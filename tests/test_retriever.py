@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from vecsearch import Hit, Retriever
-from vecsearch.encoder import RNNEncoder
+from vecsearch.model.encoder import RNNEncoder
 from vecsearch.errors import VecsearchError
-from vecsearch.indexdir import MANIFEST, live_version, versions
+from vecsearch.storage.indexdir import MANIFEST, live_version, versions
 
 from .conftest import phrase_from
 
@@ -52,7 +52,7 @@ def test_encoder_is_exposed_and_vectors_match_the_index(small_index):
     text = retriever.store.passages([0])[0].text
     # the default LSTM: bfloat16 on a CPU with bfloat16 units, float32 elsewhere (see encoding_precision)
     if RNNEncoder.bfloat16_is_fast():
-        assert retriever.manifest["index"]["precision"] == "bfloat16"
+        assert retriever.manifest.index.precision == "bfloat16"
         # In bfloat16 neither a text's neighbours in its batch nor its padding change its vector, but a
         # batch of one text runs other kernels than a batch of several: alone, a text is off the vector
         # the index stored by up to 4.6e-5 a component, 1 - cosine <= 3.1e-9 (measured over 6 tiny
@@ -65,7 +65,7 @@ def test_encoder_is_exposed_and_vectors_match_the_index(small_index):
         np.testing.assert_allclose(beside_a_longer_text, stored, atol=1e-6)  # measured: equal
         assert cosine(retriever.encoder.encode([text])[0], stored) > 0.999  # near the float32 vector
     else:
-        assert retriever.manifest["index"]["precision"] == "float32"
+        assert retriever.manifest.index.precision == "float32"
         np.testing.assert_allclose(retriever.encoder.encode([text])[0], stored, atol=1e-5)
 
 
@@ -80,7 +80,7 @@ def test_auto_precision_follows_the_cpu_for_an_lstm(monkeypatch, fast):
 
 
 def test_auto_precision_encodes_a_gru_in_int8(small_corpus, tmp_path):
-    from vecsearch.training import TrainConfig
+    from vecsearch.training.config import TrainConfig
 
     from .conftest import TINY_ENCODER
 
@@ -88,7 +88,7 @@ def test_auto_precision_encodes_a_gru_in_int8(small_corpus, tmp_path):
         small_corpus, tmp_path / "idx", base="none", encoder_config={**TINY_ENCODER, "cell": "gru"},
         train_config=TrainConfig(steps=2, batch_size=8), show_progress=False,
     )
-    assert retriever.manifest["index"]["precision"] == "int8"
+    assert retriever.manifest.index.precision == "int8"
     stored = retriever.index.reconstruct(0)
     # the same vector up to quantization
     assert float(retriever.encoder.encode([retriever.store.passages([0])[0].text])[0] @ stored) > 0.995
@@ -134,7 +134,7 @@ def test_rebuilding_with_a_model_replaces_the_version_once_released(small_index,
     first = Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False)
     second = Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False)
     assert first.version_dir.name == "v000001" and second.version_dir.name == "v000002"
-    assert second.last_update.unchanged == 80 and second.manifest["training"] is None
+    assert second.last_update.unchanged == 80 and second.manifest.training is None
     assert first.version_dir.exists() and first.search("water", mode="lexical")  # still open: kept, still answers
     first.close()
     summary = second.delete(["records.jsonl"])  # not an id: nothing to change, nothing written

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from vecsearch import Retriever  # noqa: E402
 from vecsearch.cli import main  # noqa: E402
-from vecsearch.indexdir import versions  # noqa: E402
-from vecsearch.server import MAX_K, MAX_QUERY_STRING, create_app  # noqa: E402
+from vecsearch.storage.indexdir import versions  # noqa: E402
+from vecsearch.serve.server import MAX_K, MAX_QUERY_STRING, create_app  # noqa: E402
 
 from .conftest import phrase_from  # noqa: E402
 

@@ -23,11 +23,11 @@ pytest.importorskip("fastapi", reason="needs vecsearch[serve]")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from vecsearch import server  # noqa: E402
+from vecsearch.serve import server  # noqa: E402
 
 from .conftest import server_in_thread  # noqa: E402
-from vecsearch.live import LiveIndex  # noqa: E402
-from vecsearch.server import (  # noqa: E402
+from vecsearch.serve.live import LiveIndex  # noqa: E402
+from vecsearch.serve.server import (  # noqa: E402
     MAX_HEAD, MAX_HEADER_BYTES, MAX_HEADERS, MAX_QUERY_STRING, create_app, uvicorn_config,
 )
 
@@ -306,7 +306,7 @@ def test_a_version_that_fails_to_open_is_retried_with_backoff(small_index, tmp_p
         shutil.copytree(index_dir / "v000001", index_dir / "v000002")
         (index_dir / "v000002" / "dense.faiss").write_bytes(b"")  # published, and damaged
         _publish(index_dir, "v000002")
-        with caplog.at_level(logging.WARNING, logger="vecsearch.live"):
+        with caplog.at_level(logging.WARNING, logger="vecsearch.serve.live"):
             finish = time.monotonic() + 2.5
             while time.monotonic() < finish:  # a busy server: a check every 10 ms
                 live.refresh()

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from vecsearch import Retriever
 from vecsearch.cli import main
-from vecsearch.indexdir import MANIFEST, STAGING_PREFIX, live_version, versions
-from vecsearch.training import TrainConfig
+from vecsearch.storage.indexdir import MANIFEST, STAGING_PREFIX, live_version, versions
+from vecsearch.training.config import TrainConfig
 
 needs_milvus = pytest.mark.skipif(
     find_spec("pymilvus") is None or find_spec("milvus_lite") is None,
@@ -98,7 +98,7 @@ def garble(path: Path) -> None:
 
 
 def collections(uri) -> list[str]:
-    from vecsearch.milvus_store import connection
+    from vecsearch.storage.backends.milvus import connection
 
     with connection(str(uri)) as client:
         return sorted(client.list_collections())
@@ -169,7 +169,8 @@ def test_a_failed_export_leaves_nothing_that_blocks_the_next_write(corpus, index
 def test_a_staging_folder_that_cannot_be_removed_yet_does_not_block_the_next_write(index_dir, monkeypatch):
     """A staging folder whose Milvus collection cannot be dropped now (server down) stays for a
     later try; the next version takes the name after it."""
-    from vecsearch import backends, indexing, retriever as retriever_module
+    from vecsearch import indexing, retriever as retriever_module
+    from vecsearch.storage import backends
 
     stuck = index_dir / f"{STAGING_PREFIX}v000002"
     stuck.mkdir()
@@ -221,7 +222,7 @@ def test_4kb_garbled_in_the_middle_of_a_file_is_found_and_named(index_dir, name)
 
 def test_large_files_are_checked_by_verify_not_on_open(index_dir, monkeypatch):
     """What is read a page at a time is hashed only by `verify`: a cold query need not read it all."""
-    from vecsearch import indexdir
+    from vecsearch.storage import indexdir
 
     monkeypatch.setattr(indexdir, "VERIFY_ON_OPEN_BYTES", 1000)
     version = live_version(index_dir)
@@ -234,7 +235,7 @@ def test_large_files_are_checked_by_verify_not_on_open(index_dir, monkeypatch):
 
 
 def test_a_truncated_file_is_found_on_open_whatever_its_size(index_dir, monkeypatch):
-    from vecsearch import indexdir
+    from vecsearch.storage import indexdir
 
     monkeypatch.setattr(indexdir, "VERIFY_ON_OPEN_BYTES", 0)
     path = live_version(index_dir) / "lexical" / "data.csc.index.npy"

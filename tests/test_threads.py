@@ -9,7 +9,7 @@ import sys
 
 
 def _settings_seen_by_torch(env: dict) -> tuple[str, str]:
-    code = ("import vecsearch, os; from vecsearch.encoder import RNNEncoder; import faiss; "
+    code = ("import vecsearch, os; from vecsearch.model.encoder import RNNEncoder; import faiss; "
             "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          timeout=120).stdout.split()

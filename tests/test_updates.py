@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from vecsearch import Retriever
 from vecsearch.cli import main
 from vecsearch.errors import VecsearchError
-from vecsearch.indexdir import size_on_disk, versions
+from vecsearch.storage.indexdir import size_on_disk, versions
 
 
 def contents(retriever: Retriever) -> dict:
@@ -28,7 +28,7 @@ def test_reindexing_embeds_only_what_changed_and_equals_a_fresh_build(corpus, sm
     index_dir = tmp_path / "idx"
     first = Retriever.build(corpus, index_dir, model=small_index, show_progress=False)
     assert (first.last_update.added, first.last_update.documents) == (80, 80)
-    fusion, training = first.manifest["fusion"], first.manifest["training"]
+    fusion, training = first.manifest.fusion, first.manifest.training
     first.close()
 
     texts = sorted(corpus.glob("*.txt"))
@@ -43,7 +43,7 @@ def test_reindexing_embeds_only_what_changed_and_equals_a_fresh_build(corpus, sm
     update = second.last_update
     assert (update.added, update.updated, update.removed, update.unchanged) == (1, 1, 3, 76)
     assert update.documents == 78 and not update.retrained
-    assert second.manifest["fusion"] == fusion and second.manifest["training"] == training
+    assert second.manifest.fusion == fusion and second.manifest.training == training
     assert second.search("hypersonic heat shields ablation", k=1)[0].id == "new.md"
     assert texts[0].name not in set(second.doc_ids)
 
@@ -86,7 +86,7 @@ def test_add_and_delete_in_python(small_index, small_corpus, tmp_path):
 
 
 def test_retrain_trains_a_new_encoder(small_corpus, small_index, tmp_path):
-    from vecsearch.training import TrainConfig
+    from vecsearch.training.config import TrainConfig
 
     from .conftest import TINY_ENCODER
 
@@ -97,7 +97,7 @@ def test_retrain_trains_a_new_encoder(small_corpus, small_index, tmp_path):
         train_config=TrainConfig(steps=3, batch_size=8), show_progress=False,
     )
     assert retrained.last_update.retrained and retrained.last_update.unchanged == 80
-    assert retrained.index.d == 32 and retrained.manifest["training"]["steps"] == 3
+    assert retrained.index.d == 32 and retrained.manifest.training["steps"] == 3
 
 
 def test_cli_reindex_prints_one_json_object_and_remove_works(corpus, small_index, tmp_path):

@@ -16,9 +16,10 @@ if "OMP_WAIT_POLICY" not in _os.environ:
     _os.environ.setdefault("GOMP_SPINCOUNT", "2000")
 
 from .version import __version__
-__all__ = ["Retriever", "Hit", "Document", "TrainConfig", "UpdateSummary", "VecsearchError", "__version__"]
-_HOMES = {"Retriever": "retriever", "Hit": "retriever", "Document": "corpus", "TrainConfig": "train_config",
-          "UpdateSummary": "indexing", "VecsearchError": "errors"}
+
+__all__ = ["Retriever", "Hit", "Document", "BuildOptions", "TrainConfig", "UpdateSummary", "VecsearchError", "__version__"]
+_HOMES = {"Retriever": "retriever", "Hit": "retriever", "Document": "corpus", "TrainConfig": "training.config",
+          "UpdateSummary": "indexing", "BuildOptions": "indexing", "VecsearchError": "errors"}
 
 
 def __getattr__(name):  # lazy, so that `import vecsearch` (and the CLI's --help) stays fast

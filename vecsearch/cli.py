@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from .version import __version__
 from .errors import VecsearchError
+from .version import __version__
 
 DEFAULT_INDEX = "indexes/default"
 
@@ -146,8 +146,8 @@ SHAPE_OPTIONS = ("cell", "pooling", "hidden_dim", "bidirectional")
 
 
 def _training(cell, pooling, hidden_dim, bidirectional, steps, train_minutes, seed, teacher, base, adapt) -> dict:
-    """The build options that the training options give (Retriever.build's keywords)."""
-    from .train_config import TrainConfig
+    """The BuildOptions fields that the training options give."""
+    from .training.config import TrainConfig
 
     shaped = [name for name in SHAPE_OPTIONS if _given(name)]
     if shaped and base != "none":
@@ -212,10 +212,12 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
       producer | vecsearch index - --index indexes/feed    # JSON Lines from a pipe, added
     """
     from .corpus import CorpusReport, read_stdin
-    from .indexdir import POINTER
+    from .indexing import BuildOptions
     from .retriever import Retriever
+    from .storage.indexdir import POINTER
 
-    build = _training(**training)
+    options = BuildOptions(text_field=text_field, model=model, index_type=index_type, retrain=retrain,
+                           backend=backend, uri=uri, collection=collection, **_training(**training))
     report = CorpusReport()
     started = time.perf_counter()
     if path == "-":
@@ -226,15 +228,9 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
             retriever = Retriever.load(index_dir)
             retriever.last_update = retriever.add(documents, wait=wait, report=report, show_progress=True)
         else:
-            retriever = Retriever.build(
-                documents, index_dir, model=model, index_type=index_type, retrain=retrain, wait=wait,
-                report=report, backend=backend, uri=uri, collection=collection, **build,
-            )
+            retriever = Retriever.build(documents, index_dir, options, wait=wait, report=report)
     else:
-        retriever = Retriever.build(
-            path, index_dir, text_field=text_field, globs=globs, model=model, index_type=index_type, retrain=retrain,
-            wait=wait, report=report, backend=backend, uri=uri, collection=collection, **build,
-        )
+        retriever = Retriever.build(path, index_dir, options, globs=globs, wait=wait, report=report)
     update = retriever.last_update
     summary = {
         **{key: getattr(update, key) for key in ("added", "updated", "removed", "unchanged", "skipped", "passages")},
@@ -361,7 +357,7 @@ def export(backend, uri, collection, index_dir, wait, as_json):
 
 
 def _describe_backend(backend: dict) -> str:
-    from .backends import describe
+    from .storage.backends import describe
 
     return describe(backend)
 
@@ -389,10 +385,10 @@ def train(path, output, text_field, as_json, **training):
     Example:
       vecsearch train docs/ -o models/docs && vecsearch index more-docs/ --model models/docs
     """
-    from .base import resolve
     from .corpus import CorpusReport, read_corpus
-    from .encoder import RNNEncoder
-    from .training import fit
+    from .model.bases import resolve
+    from .model.encoder import RNNEncoder
+    from .training.self_supervised import fit
 
     build = _training(**training)
     report = CorpusReport()
@@ -431,9 +427,9 @@ def query(text, k, mode, where, index_dir, as_json):
       vecsearch query "boundary layer" --json | jq '.[0].id'
       vecsearch query "wing flutter" --where year>=1960 --where lang=en
     """
-    from .filters import parse_cli
-    from .snippets import render
     from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS, Retriever, truncate_query
+    from .search.snippets import render
+    from .storage.filters import parse_cli
 
     text, truncated = truncate_query(text)
     if truncated:
@@ -522,7 +518,7 @@ def verify(index_dir):
 
 def _verify(index_dir: str, quiet: bool = False):
     """The verification of the index; on damage, each problem on stderr and exit 1."""
-    from .indexdir import verify as verify_files
+    from .storage.indexdir import verify as verify_files
 
     verification = verify_files(index_dir)
     for problem in verification.problems:
@@ -594,7 +590,7 @@ def serve(index_dir, host, port, workers, access_log, allowed_hosts):
     # OpenMP threads would spin on the same cores (3x the CPU per query, measured). Workers inherit it.
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
-    from .server import serve as run_server
+    from .serve.server import serve as run_server
 
     def ready(url, version):
         click.echo(f"serving {index_dir} ({version}) at {url}  (API: {url}openapi.json; Ctrl-C stops)", err=True)
@@ -623,8 +619,8 @@ def plot(index_dir, output, query, k, as_json):
       vecsearch plot -o map.png --query "boundary layer transition" -k 5
     """
     _require(["matplotlib"], "plot", "vecsearch plot")
-    from .plot import plot_map
     from .retriever import Retriever
+    from .serve.plot import plot_map
 
     retriever = Retriever.load(index_dir)
     try:

@@ -11,10 +11,11 @@ import csv
 import json
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from .errors import VecsearchError
-from .metrics import document_ranking, ndcg, recall, reciprocal_rank  # noqa: F401  (also evaluation's own names)
+from .search.metrics import document_ranking, ndcg, recall, reciprocal_rank  # noqa: F401  (also evaluation's own names)
 
 MODES = ("dense", "hybrid", "lexical")
 
@@ -62,8 +63,8 @@ def evaluate(retriever, queries: dict[str, str], qrels: dict[str, dict[str, int]
 
 def run_eval(data_dir: str | Path, show_progress: bool = True, **build_options) -> dict:
     """Index the collection's corpus (training unless `model` is given) and score every mode."""
-    from .backends import release
     from .retriever import Retriever
+    from .storage.backends import release
 
     corpus, queries, qrels = load_collection(data_dir)
     with tempfile.TemporaryDirectory(prefix="vecsearch-eval-") as index_dir:
@@ -74,14 +75,14 @@ def run_eval(data_dir: str | Path, show_progress: bool = True, **build_options) 
         manifest = retriever.manifest
         retriever.close()
         release(retriever.version_dir)  # a Milvus collection would outlive the temporary folder
-    timings = manifest["timings"]
+    timings = manifest.timings
     return {
         "collection": Path(data_dir).name,
         "queries": len(queries),
         "systems": systems,
-        "default_mode": manifest["fusion"]["default_mode"],
-        "fusion": manifest["fusion"],
-        "encoder": manifest["encoder"],
-        "training": manifest["training"],
+        "default_mode": manifest.fusion.default_mode,
+        "fusion": asdict(manifest.fusion),
+        "encoder": manifest.encoder,
+        "training": manifest.training,
         "seconds": {"train": timings["train"], "index": round(build_seconds - timings["train"], 2), **seconds},
     }

@@ -18,22 +18,41 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from .version import __version__
-from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, Document, split_passages
+from .corpus import (
+    PASSAGE_OVERLAP,
+    PASSAGE_WORDS,
+    CorpusReport,
+    Document,
+    split_passages,
+)
 from .errors import VecsearchError
-from .backends import choose_backend, indexes_vectors_itself, open_store, release, same_backend, write_backend
-from .index import build_index, choose_index_type
-from .indexdir import POINTER, live_version, new_version, open_version, read_manifest, write_manifest
-from .lexical import LexicalIndex
-from .store import StoredDocument
-from .train_config import TrainConfig
+from .search.lexical import LexicalIndex
+from .storage.backends import (
+    choose_backend,
+    indexes_vectors_itself,
+    open_store,
+    release,
+    same_backend,
+    write_backend,
+)
+from .storage.dense import build_index, choose_index_type
+from .storage.indexdir import (
+    POINTER,
+    live_version,
+    new_version,
+    open_version,
+)
+from .storage.manifest import Counts, Fusion, IndexSettings, Manifest, PassageSettings
+from .storage.sqlite import StoredDocument
+from .training.config import TrainConfig
+from .version import __version__
 
 PRECISIONS = ("auto", "int8", "bfloat16", "float32")
 ENCODER_FILES = ("encoder.safetensors", "tokenizer.json")
@@ -65,7 +84,19 @@ class UpdateSummary:
 
 @dataclass
 class BuildOptions:
-    """How to make an encoder and passages when a write cannot reuse the live version's."""
+    """How a build makes the encoder, the passages and the index (when a write cannot reuse the
+    live version's). Retriever.build takes one, and `vecsearch index` makes one from its options.
+
+    A new index starts from `base`, the encoder that ships with vecsearch ("default") or a
+    folder holding one; a small corpus is embedded by it as it is, a larger one adapts it
+    first (`adapt`; see model/bases.should_adapt). `base="none"` trains an encoder from scratch,
+    shaped by `encoder_config`; `model` (from `vecsearch train`, or another index) is used as it
+    is; `teacher` (a sentence-transformers folder, the [distill] extra) distils the encoder.
+    `precision` is how passages are encoded (queries are always float32): "int8", "bfloat16",
+    "float32", or "auto" (see encoding_precision). `backend` is "faiss" (a new index's default)
+    or "milvus" with `uri` (a Milvus Lite *.db path or http://host:19530; token from
+    MILVUS_TOKEN) and `collection`; an existing index keeps its backend unless another is given.
+    """
 
     text_field: str = "text"
     model: str | os.PathLike | None = None  # reuse this trained encoder instead of training
@@ -84,10 +115,18 @@ class BuildOptions:
     uri: str | None = None  # Milvus: a Milvus Lite *.db path or a server's http://host:19530
     collection: str | None = None  # Milvus: prefix of the per-version collections
 
+    def with_settings(self, **settings) -> "BuildOptions":
+        """A copy with these fields changed (Retriever.build's keywords); TypeError names an unknown one."""
+        unknown = sorted(set(settings) - {f.name for f in fields(self)})
+        if unknown:
+            raise TypeError(f"unknown build setting {', '.join(map(repr, unknown))}; "
+                            f"BuildOptions has: {', '.join(f.name for f in fields(self))}")
+        return replace(self, **settings) if settings else self
+
     def __post_init__(self) -> None:  # checked before any training, not after it
         if self.precision not in PRECISIONS:
             raise VecsearchError(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})")
-        from .base import resolve, should_adapt
+        from .model.bases import resolve, should_adapt
 
         resolve(self.base)  # a missing base folder is reported before anything is read
         should_adapt(self.adapt, 0)
@@ -177,7 +216,7 @@ class _Live:
     store, and the hold that keeps it from being removed meanwhile."""
 
     directory: Path | None = None
-    manifest: dict | None = None
+    manifest: Manifest | None = None
     store: object = None
     handle: object = None
 
@@ -226,9 +265,9 @@ class _Corpus:
 def compare(incoming, live: _Live, reuse: bool, complete: bool, remove_ids, options: BuildOptions,
             report: CorpusReport, summary: UpdateSummary, corpus_path) -> _Changes:
     """Phase 1: what is new or changed (split into passages, to be embedded) and what goes."""
-    settings = (live.manifest or {}).get("passages") if reuse else None
-    words = settings["words"] if settings else options.passage_words
-    overlap = settings["overlap"] if settings else options.passage_overlap
+    settings = live.manifest.passages if reuse else None
+    words = settings.words if settings else options.passage_words
+    overlap = settings.overlap if settings else options.passage_overlap
     indexed = live.documents
     embedded: list[StoredDocument] = []
     fresh: list = []
@@ -289,8 +328,8 @@ def choose_encoder(corpus: _Corpus, live: _Live, reuse: bool, lexical: LexicalIn
                    summary: UpdateSummary):
     """Phase 4: (encoder, training record, base record): the live one (loaded only if there is
     something to encode), a given one, or a new one (the base as it is, adapted, or trained)."""
-    training, base = (live.manifest or {}).get("training"), (live.manifest or {}).get("base")
     if reuse:
+        training, base = live.manifest.training, live.manifest.base
         return (_load_encoder(live.directory) if corpus.carried < len(corpus.passages) else None), training, base
     if options.model is not None:
         model = Path(options.model)
@@ -303,7 +342,7 @@ def choose_encoder(corpus: _Corpus, live: _Live, reuse: bool, lexical: LexicalIn
 def encode_new(encoder, corpus: _Corpus, live: _Live, reuse: bool, options: BuildOptions) -> tuple[str, np.ndarray]:
     """Phase 5: (precision, every passage's vector): the carried ones' as stored, the others encoded
     (an update in the precision the index's other passages were encoded in)."""
-    precision = live.manifest["index"].get("precision", "float32") if reuse else encoding_precision(options.precision, encoder.config.cell)
+    precision = live.manifest.index.precision if reuse else encoding_precision(options.precision, encoder.config.cell)
     fresh_texts = corpus.texts[corpus.carried :]
     if fresh_texts:
         new_vectors = _encode(encoder, fresh_texts, precision, options.show_progress)
@@ -319,28 +358,28 @@ def build_dense(vectors: np.ndarray, backend: dict, live: _Live, reuse: bool, op
     vectors itself, an exact index only where calibration needs one."""
     requested = options.index_type
     if requested == "auto" and reuse:
-        requested = live.manifest["index"].get("requested", "auto")
+        requested = live.manifest.index.requested
     chosen = choose_index_type(len(vectors), requested)
     if not indexes_vectors_itself(backend):
         return chosen, requested, build_index(vectors, chosen)
     return chosen, requested, None if reuse else build_index(vectors, "flat")
 
 
-def calibrate_fusion(encoder, dense, lexical: LexicalIndex, corpus: _Corpus, live: _Live, reuse: bool) -> dict:
+def calibrate_fusion(encoder, dense, lexical: LexicalIndex, corpus: _Corpus, live: _Live, reuse: bool) -> Fusion:
     """Phase 7: the hybrid's weight and the default mode: the live version's, or measured anew
     on pseudo-queries (calibration.py) when the encoder is new."""
     if reuse:
-        return live.manifest.get("fusion", {})
-    from .calibration import calibrate
+        return live.manifest.fusion
+    from .search.calibration import calibrate
 
-    return calibrate(encoder, dense, lexical, corpus.texts, corpus.doc_ids)
+    return Fusion(**calibrate(encoder, dense, lexical, corpus.texts, corpus.doc_ids))
 
 
 def publish(index_dir: Path, live: _Live, reuse: bool, encoder, lexical: LexicalIndex, backend: dict, dense,
             corpus: _Corpus, vectors: np.ndarray, built: dict, options: BuildOptions, report: CorpusReport,
             summary: UpdateSummary, corpus_path) -> str:
     """Phase 8: write the version's files and manifest into a staging folder and publish it; its name."""
-    previous = live.manifest or {}
+    previous = live.manifest
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with new_version(index_dir, release=release) as staging:
         if reuse:
@@ -350,35 +389,27 @@ def publish(index_dir: Path, live: _Live, reuse: bool, encoder, lexical: Lexical
         lexical.save(staging)
         backend_section = write_backend(staging, backend, dense, corpus.documents, corpus.passages, vectors,
                                         built["index_type"])
-        manifest = {
-            "vecsearch": __version__,
-            "created": previous["created"] if reuse else now,
-            "updated": now,
-            "corpus": {
-                "path": str(corpus_path) if corpus_path else previous.get("corpus", {}).get("path"),
+        Manifest(
+            vecsearch=__version__,
+            created=previous.created if reuse else now,
+            updated=now,
+            corpus={
+                "path": str(corpus_path) if corpus_path else (previous.corpus.get("path") if previous else None),
                 "text_field": options.text_field,
             },
-            "counts": {
-                "files": report.files,
-                "documents": len(corpus.documents),
-                "passages": len(corpus.passages),
-                "skipped": summary.skipped,
-            },
-            "passages": {"words": built["words"], "overlap": built["overlap"]},
-            "encoder": asdict(encoder.config) if encoder else previous["encoder"],
-            "tokenizer": previous.get("tokenizer")
-            if reuse
+            counts=Counts(report.files, len(corpus.documents), len(corpus.passages), summary.skipped),
+            passages=PassageSettings(built["words"], built["overlap"]),
+            encoder=asdict(encoder.config) if encoder else previous.encoder,
+            tokenizer=previous.tokenizer if reuse
             else {"type": "base" if built["base"] else "unigram", "vocab_size": encoder.config.vocab_size},
-            "base": built["base"],
-            "training": built["training"],
-            "index": {"type": built["index_type"], "requested": built["requested"],
-                      "dimension": int(vectors.shape[1]), "precision": built["precision"]},
-            "backend": backend_section,
-            "fusion": built["fusion"],
-            "last_update": {k: summary.to_dict()[k] for k in ("added", "updated", "removed", "unchanged")},
-            "timings": {name: round(seconds, 2) for name, seconds in summary.timings.items()},
-        }
-        write_manifest(staging, manifest)
+            base=built["base"],
+            training=built["training"],
+            index=IndexSettings(built["index_type"], int(vectors.shape[1]), built["requested"], built["precision"]),
+            backend=backend_section,
+            fusion=built["fusion"],
+            last_update={k: summary.to_dict()[k] for k in ("added", "updated", "removed", "unchanged")},
+            timings={name: round(seconds, 2) for name, seconds in summary.timings.items()},
+        ).write(staging)
         return staging.name.rsplit("-", 1)[-1]
 
 
@@ -390,7 +421,7 @@ def _open_previous(index_dir: Path, retrain: bool) -> _Live:
     handle = store = None
     try:
         version_dir, handle = open_version(index_dir)
-        manifest = read_manifest(version_dir)
+        manifest = Manifest.read(version_dir)
         store = open_store(version_dir, manifest)
         return _Live(version_dir, manifest, store, handle)
     except VecsearchError as error:
@@ -402,7 +433,7 @@ def _open_previous(index_dir: Path, retrain: bool) -> _Live:
 
 
 def _load_encoder(directory: Path):
-    from .encoder import RNNEncoder
+    from .model.encoder import RNNEncoder
 
     return RNNEncoder.load(directory)
 
@@ -410,7 +441,7 @@ def _load_encoder(directory: Path):
 def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions):
     """(encoder, training record, base record) for a new index: the base as it is, the base
     adapted to the corpus, or - with no base - an encoder trained from scratch."""
-    from .base import describe, resolve, should_adapt
+    from .model.bases import describe, resolve, should_adapt
 
     base_dir = resolve(options.base)
     if base_dir is None:
@@ -428,7 +459,7 @@ def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, o
 
 
 def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions, base=None):
-    from .training import fit
+    from .training.self_supervised import fit
 
     train_config = options.train_config or TrainConfig()
     encoder, result = fit(
@@ -473,7 +504,7 @@ def encoding_precision(requested: str, cell: str) -> str:
     Dynamic int8 quantization speeds up the GRU and Elman cells (~1.2x over float32,
     benchmarks/encode_throughput.py), which have no fused kernel to lose.
     """
-    from .encoder import RNNEncoder
+    from .model.encoder import RNNEncoder
 
     if requested != "auto":
         return requested

@@ -13,15 +13,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .corpus import PASSAGE_OVERLAP, PASSAGE_WORDS, CorpusReport, documents_from, iter_documents
+from .corpus import (
+    CorpusReport,
+    documents_from,
+    iter_documents,
+)
 from .errors import VecsearchError
-from .filters import Where, key as filter_key
-from .fusion import fuse, with_feedback
-from .backends import backend_of, open_backend, release
-from .indexdir import open_version, read_manifest, remove_leftovers, size_on_disk, writer_lock
-from .index import one_openmp_thread
-from .lexical import LexicalIndex, analyze, stemmer, stopwords_of
-from .snippets import Snippet, make_snippet
+from .search.fusion import fuse, with_feedback
+from .search.lexical import LexicalIndex, analyze, stemmer, stopwords_of
+from .search.snippets import Snippet, make_snippet
+from .storage.backends import open_backend, release
+from .storage.dense import one_openmp_thread
+from .storage.filters import Where
+from .storage.filters import key as filter_key
+from .storage.indexdir import (
+    open_version,
+    remove_leftovers,
+    size_on_disk,
+    writer_lock,
+)
+from .storage.manifest import Manifest
 
 if TYPE_CHECKING:  # the write path (indexing) is imported where a write happens: queries never load it
     from .indexing import BuildOptions, UpdateSummary
@@ -71,7 +82,7 @@ class Hit:
 class Retriever:
     """An opened index: `search(query, k, mode)` returns a list of Hit."""
 
-    def __init__(self, version_dir: Path, manifest: dict, hold=None, index_dir: Path | None = None):
+    def __init__(self, version_dir: Path, manifest: Manifest, hold=None, index_dir: Path | None = None):
         self.version_dir = version_dir
         self.manifest = manifest
         self.index_dir = index_dir  # None if opened from a version folder: then read-only
@@ -102,7 +113,7 @@ class Retriever:
         version_dir, hold = open_version(index_dir)
         try:
             parent = None if Path(index_dir).resolve() == version_dir.resolve() else Path(index_dir)
-            return cls(version_dir, read_manifest(version_dir), hold, parent)
+            return cls(version_dir, Manifest.read(version_dir), hold, parent)
         except BaseException:
             hold.close()
             raise
@@ -118,7 +129,7 @@ class Retriever:
     def encoder(self):
         """The trained RNNEncoder (loaded on first use)."""
         if self._encoder is None:
-            from .encoder import RNNEncoder
+            from .model.encoder import RNNEncoder
 
             self._encoder = RNNEncoder.load(self.version_dir)
         return self._encoder
@@ -127,7 +138,7 @@ class Retriever:
     def query_encoder(self):
         """The encoder's numpy twin: embeds queries without importing torch."""
         if self._query_encoder is None:
-            from .numpy_encoder import NumpyEncoder
+            from .model.numpy_encoder import NumpyEncoder
 
             self._query_encoder = NumpyEncoder.load(self.version_dir)
         return self._query_encoder
@@ -140,7 +151,7 @@ class Retriever:
 
     @property
     def default_mode(self) -> str:
-        return self.manifest.get("fusion", {}).get("default_mode", "hybrid")
+        return self.manifest.fusion.default_mode
 
     def search(self, query: str | list[str], k: int = 10, mode: str | None = None, where: Where | None = None):
         """The `k` best documents for `query`, each with its best passage: a list of Hit (for a
@@ -148,7 +159,7 @@ class Retriever:
 
         `mode` is "dense" (RNN vectors), "lexical" (BM25) or "hybrid" (both, fused);
         by default the mode the index chose when it was built. `where` keeps only documents
-        whose metadata matches (filters.py: {"year": 2020, "lang": {"$in": ["en", "de"]}}),
+        whose metadata matches (storage/filters.py: {"year": 2020, "lang": {"$in": ["en", "de"]}}),
         before ranking, so up to k of them come back.
         """
         batch = not isinstance(query, str)
@@ -179,16 +190,16 @@ class Retriever:
             lexical = self.lexical.search_batch(queries, depth, allowed)
         if mode != "lexical":
             vectors = self.query_encoder.encode(queries)
-            fusion = self.manifest.get("fusion", {})
-            if mode == "hybrid" and fusion.get("feedback_passages"):  # absent from indexes calibrated before feedback
-                vectors = with_feedback(vectors, [ids for ids, _ in lexical], self.index.vectors, fusion["feedback_passages"])
+            feedback = self.manifest.fusion.feedback_passages  # 0 for indexes calibrated before feedback
+            if mode == "hybrid" and feedback:
+                vectors = with_feedback(vectors, [ids for ids, _ in lexical], self.index.vectors, feedback)
             dense = self._dense(vectors, depth, where, allowed)
         if mode == "dense":
             rankings = dense
         elif mode == "lexical":
             rankings = lexical
         else:  # BM25 first; the dense side moved toward its best passages (fusion.py); the two fused
-            weight = self.manifest.get("fusion", {}).get("dense_weight", 1.0)
+            weight = self.manifest.fusion.dense_weight
             rankings = [fuse(d, l, weight) for d, l in zip(dense, lexical)]
         terms = analyze(queries, self.stopwords)
         return [self._hits(ids, scores, k, SCORE_KINDS[mode], set(words)) for (ids, scores), words in zip(rankings, terms)]
@@ -318,14 +329,14 @@ class Retriever:
             "documents": documents,
             "passages": passages,
             "dimension": self.index.d,
-            "index_type": self.manifest["index"]["type"],
-            "backend": {k: v for k, v in backend_of(self.manifest).items() if k in ("name", "uri", "collection_name")},
-            "encoder": self.manifest["encoder"],
-            "base": self.manifest.get("base"),  # None: trained from scratch (or an index from before bases)
+            "index_type": self.manifest.index.type,
+            "backend": {k: v for k, v in self.manifest.backend.items() if k in ("name", "uri", "collection_name")},
+            "encoder": self.manifest.encoder,
+            "base": self.manifest.base,  # None: trained from scratch (or an index from before bases)
             "default_mode": self.default_mode,
-            "fusion": self.manifest.get("fusion", {}),
+            "fusion": asdict(self.manifest.fusion),
             "size_bytes": size_on_disk(self.version_dir),
-            "created": self.manifest["created"],
+            "created": self.manifest.created,
         }
 
     @classmethod
@@ -333,67 +344,39 @@ class Retriever:
         cls,
         corpus,
         index_dir: str | os.PathLike = DEFAULT_INDEX,
+        options: BuildOptions | None = None,
         *,
-        text_field: str = "text",
         id_field: str | None = None,
         globs: tuple[str, ...] = (),
-        model: str | os.PathLike | None = None,
-        teacher: str | os.PathLike | None = None,
-        base: str | os.PathLike | None = "default",
-        adapt: str = "auto",
-        encoder_config: dict | None = None,
-        train_config=None,
-        index_type: str = "auto",
-        precision: str = "auto",
-        passage_words: int = PASSAGE_WORDS,
-        passage_overlap: int = PASSAGE_OVERLAP,
-        retrain: bool = False,
         wait: float = 0.0,
         report: CorpusReport | None = None,
-        show_progress: bool = True,
-        backend: str | None = None,
-        uri: str | None = None,
-        collection: str | None = None,
+        **settings,
     ) -> "Retriever":
         """Index `corpus` into `index_dir`, and open the result.
 
         `corpus` is a path (a folder or file of documents) or the documents themselves: a list
-        (or any iterable) of strings, of dicts (text in `text_field`, id in `id_field` or
+        (or any iterable) of strings, of dicts (text in `options.text_field`, id in `id_field` or
         "id"/"_id", other fields kept as metadata for `Hit.metadata` and `search(where=)`), of
         `Document`s, or a pandas DataFrame. Strings get ids "0", "1", ... by position. `globs`
         ("*.py") choose a folder's files by pattern instead of by type (corpus.iter_documents).
 
-        A new index starts from `base`, the encoder that ships with vecsearch ("default"),
-        or a folder holding one; a small corpus is embedded by it as it is, a larger one
-        adapts it first (`adapt`: "auto" by corpus size, "yes", "no"; see `base.should_adapt`).
-        `base="none"` trains an encoder from scratch on the corpus instead; `model` (a folder
-        written by `vecsearch train`, or another index) is used as it is. An existing index is brought up to date
-        instead: new documents are added, changed ones re-embedded, and missing ones
-        removed, with its encoder - unless `retrain` (train anew) or `model` is given.
-        `teacher` is a sentence-transformers folder to distil the encoder from (the
-        `[distill]` extra). Waits up to `wait` seconds for another writer. `report`, if
-        given, is filled with what was read and skipped; `last_update` on the result
-        says what changed. `precision` is how passages are encoded: "int8" (dynamic
-        quantization; nDCG@10 within 1% - benchmarks/quantization.py), "bfloat16", "float32",
-        or "auto" (an LSTM in bfloat16 on CPUs with bfloat16 units, else float32; other cells
-        in int8: see `indexing.encoding_precision`); queries are always embedded in float32. `backend` is "faiss" (the
-        default for a new index) or "milvus", with `uri` (a Milvus Lite `*.db` path or
-        `http://host:19530`; token from MILVUS_TOKEN) and `collection` (prefix of its
-        collections); an existing index keeps its backend unless another is given.
+        How the index is made - the base encoder, training, index type, backend - is `options`
+        (a BuildOptions; indexing.py says what each field does); keyword `settings` override
+        its fields, so `build("docs/", "idx", base="none")` is `build("docs/", "idx",
+        BuildOptions(base="none"))`. A new index starts from the base encoder; an existing one
+        is brought up to date instead: new documents are added, changed ones re-embedded,
+        missing ones removed, with its encoder - unless `retrain` or `model` is given.
+        Waits up to `wait` seconds for another writer. `report`, if given, is filled with what
+        was read and skipped; `last_update` on the result says what changed.
         """
         from .indexing import BuildOptions, write_version
 
+        options = (options or BuildOptions()).with_settings(**settings)
         report = report if report is not None else CorpusReport()
-        options = BuildOptions(
-            text_field=text_field, model=model, teacher=teacher, base=base, adapt=adapt, encoder_config=encoder_config,
-            train_config=train_config, index_type=index_type, precision=precision, passage_words=passage_words,
-            passage_overlap=passage_overlap, retrain=retrain, show_progress=show_progress,
-            backend=backend, uri=uri, collection=collection,
-        )
         if isinstance(corpus, (str, os.PathLike)):
-            documents, corpus_path = iter_documents(corpus, text_field, report, tuple(globs)), corpus
+            documents, corpus_path = iter_documents(corpus, options.text_field, report, tuple(globs)), corpus
         else:
-            documents, corpus_path = documents_from(corpus, text_field, id_field, report), None
+            documents, corpus_path = documents_from(corpus, options.text_field, id_field, report), None
         with writer_lock(index_dir, wait, release=release):
             summary = write_version(
                 index_dir, documents, complete=True, options=options, report=report, corpus_path=corpus_path,

@@ -15,26 +15,51 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "vecsearch"
 
 
+def module_names(package: Path = PACKAGE) -> dict[str, Path]:
+    """Every module of the package by dotted name relative to it ("storage.indexdir"; a
+    subpackage is its __init__: "corpus")."""
+    names = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(package).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts and parts != ["__main__"]:
+            names[".".join(parts)] = path
+    return names
+
+
+def _resolve(parts: list[str], names: dict[str, Path]) -> str | None:
+    """The longest module name that `parts` starts with (an imported name is not a module)."""
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in names:
+            return ".".join(parts[:end])
+    return None
+
+
 def module_graph(package: Path = PACKAGE) -> dict[str, dict[str, bool]]:
     """module -> {imported module: whether only lazily (inside a function)}, for vecsearch's own modules."""
-    names = {path.stem for path in package.glob("*.py")} - {"__main__"}
+    names = module_names(package)
     graph: dict[str, dict[str, bool]] = {}
-    for path in sorted(package.glob("*.py")):
-        module = path.stem
-        if module == "__main__":
-            continue
+    for module, path in names.items():
+        is_package = path.name == "__init__.py"
+        here = module.split(".") if is_package else module.split(".")[:-1]
         edges: dict[str, bool] = {}
         tree = ast.parse(path.read_text())
         top_level = {id(node) for node in tree.body}
         for node in ast.walk(tree):
-            targets = []
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                targets = [node.module] if node.module else [alias.name for alias in node.names]
+            candidates: list[list[str]] = []
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = here[: len(here) - (node.level - 1)]
+                stem = base + (node.module.split(".") if node.module else [])
+                candidates = [stem + [alias.name] for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("vecsearch."):
-                targets = [node.module.split(".")[1]]
-            for target in targets:
-                target = target.split(".")[0]
-                if target in names and target != module:
+                stem = node.module.split(".")[1:]
+                candidates = [stem + [alias.name] for alias in node.names]
+            elif isinstance(node, ast.Import):
+                candidates = [a.name.split(".")[1:] for a in node.names if a.name.startswith("vecsearch.")]
+            for parts in candidates:
+                target = _resolve(parts, names)
+                if target and target != module:
                     lazy = id(node) not in top_level
                     edges[target] = edges.get(target, True) and lazy
         graph[module] = edges

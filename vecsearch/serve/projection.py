@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 MAX_POINTS = 5000
 TSNE_POINTS = 2000
 TSNE_MIN_POINTS = 30  # fewer: PCA (t-SNE needs a perplexity below a third of the points)

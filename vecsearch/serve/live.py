@@ -23,8 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .indexdir import MANIFEST, POINTER
-from .retriever import Retriever
+from ..retriever import Retriever
+from ..storage.indexdir import POINTER
+from ..storage.manifest import MANIFEST
 
 logger = logging.getLogger(__name__)
 RETRY_FIRST = 1.0  # seconds before a version that failed to open is tried again; doubled each failure

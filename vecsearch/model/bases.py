@@ -16,8 +16,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .encoder_format import WEIGHTS
-from .errors import VecsearchError
+from ..errors import VecsearchError
+from .format import WEIGHTS
 
 BASE_DIR = Path(__file__).resolve().parent / "base"
 DEFAULT = "default"

@@ -13,8 +13,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .corpus import Document, Passage
-from .errors import VecsearchError
+from ..corpus import Document, Passage
+from ..errors import VecsearchError
 from .filters import Where, to_sql
 
 FILENAME = "passages.sqlite"

@@ -22,8 +22,16 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .encoder_format import CELLS, POOLINGS, WEIGHTS, EncoderConfig, config_metadata, read_config, weights_path
-from .errors import VecsearchError
+from ..errors import VecsearchError
+from .format import (
+    CELLS,
+    POOLINGS,
+    WEIGHTS,
+    EncoderConfig,
+    config_metadata,
+    read_config,
+    weights_path,
+)
 from .tokenizer import PAD_ID, load_tokenizer, save_tokenizer, token_ids
 
 ENCODE_CHUNK = 16_384  # texts tokenized at a time by `encode`
@@ -188,7 +196,7 @@ class RNNEncoder(nn.Module):
         vectors = np.empty((len(texts), self.config.dim), dtype=np.float32)
         progress = None
         if show_progress:
-            from .progress import progress as progress_bar
+            from ..progress import progress as progress_bar
 
             progress = progress_bar(total=len(texts), description="encoding", unit="text")
         was_training = self.training

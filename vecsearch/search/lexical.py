@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import VecsearchError
+from ..errors import VecsearchError
 
 DIRECTORY = "lexical"
 ANALYZER_FILE = "analyzer.json"  # inside DIRECTORY: {"stopwords": <a key of STOPWORD_LISTS>}
@@ -89,7 +89,7 @@ class LexicalIndex:
         term_ids = []
         starts = range(0, len(texts), _ANALYZE_CHUNK)
         if show_progress and len(starts) > 1:
-            from .progress import progress
+            from ..progress import progress
 
             starts = progress(starts, description="BM25", unit="chunk")
         for start in starts:

@@ -1,7 +1,7 @@
 """What every way of training the encoder shares: a seeded encoder to start from (new, or a
 base encoder's copy), the step count, the forward passes' precision, the optimisation loop
 (AdamW, warm-up, cosine decay, clipping, a time budget, progress), and hard-negative draws.
-training.py (self-supervised, BM25 as teacher) and distillation.py (a sentence-transformers
+self_supervised.py (self-supervised, BM25 as teacher) and distillation.py (a sentence-transformers
 teacher) each bring a loss; neither imports the other."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
-from .encoder import EncoderConfig, RNNEncoder
-from .errors import VecsearchError
-from .train_config import TrainConfig
+from ..errors import VecsearchError
+from ..model.encoder import EncoderConfig, RNNEncoder
+from .config import TrainConfig
 
 
 @dataclass
@@ -101,7 +101,7 @@ def optimize(encoder: RNNEncoder, step_loss, config: TrainConfig, show_progress:
     )
     steps = range(config.steps)
     if show_progress:
-        from .progress import progress
+        from ..progress import progress
 
         steps = progress(steps, description="training", unit="step", leave=True)
     losses: list[float] = []

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -41,16 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from .errors import VecsearchError
+from ..errors import VecsearchError
+from .manifest import FILES, MANIFEST, Manifest
 
-FORMAT = "vecsearch-index"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 POINTER = "CURRENT"
 LOCK = "lock"
 STAGING_PREFIX = ".staging-"
 _WRITER_FILES = {LOCK, f"{POINTER}.tmp"}  # all a new (or crashed first) build leaves behind
-FILES = "files"  # the manifest's record of the version's other files: {path: {"bytes", "sha256"}}
 CHECKSUM = "sha256"
 # Opening a version checks every file's size, and the checksum of the files read whole anyway
 # (JSON, the encoder's safetensors: hashing costs little next to reading them) and of any file up
@@ -58,8 +54,6 @@ CHECKSUM = "sha256"
 # reads whole: hashing them on open would make a cold query read the whole index.
 VERIFY_ON_OPEN_BYTES = 1 << 20
 _READ_WHOLE = (".json", ".safetensors")
-# Sections every reader and writer of a version reads; a manifest without one is damaged.
-_SECTIONS = {"created": str, "counts": dict, "encoder": dict, "index": dict}
 # Drops what a version keeps outside its folder (a Milvus collection) before the folder goes;
 # False if that failed (the folder then stays, for a later write to try again). Writers pass
 # backends.release: this module knows folders, not backends.
@@ -161,49 +155,17 @@ def _hold(version_dir: Path) -> BinaryIO:
     return handle
 
 
-def read_manifest(version_dir: str | Path) -> dict:
-    """The manifest of a version, after checking that this vecsearch can read it and that it
-    holds the sections readers use (its files are checked by `check_files`)."""
-    path = Path(version_dir) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise VecsearchError(f"cannot read {path}: {error}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise VecsearchError(f"{path} is not a vecsearch manifest")
-    version = manifest.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int):
-        what = "no format_version" if version is None else f"format_version {version!r} is not a number"
-        raise VecsearchError(f"{path} is damaged: {what}")
-    if version != FORMAT_VERSION:
-        newer = version > FORMAT_VERSION
-        hint = "upgrade vecsearch to read it" if newer else "rebuild it with: vecsearch index PATH --retrain"
-        raise VecsearchError(
-            f"index format {version} in {path}; this vecsearch reads format {FORMAT_VERSION} ({hint})"
-        )
-    for key, kind in _SECTIONS.items():
-        if not isinstance(manifest.get(key), kind):
-            problem = f"no '{key}' section" if key not in manifest else f"its '{key}' section is malformed"
-            raise VecsearchError(f"{path} is damaged: {problem} (rebuild it with: vecsearch index PATH --retrain)")
-    return manifest
-
-
-def write_manifest(version_dir: str | Path, manifest: dict) -> None:
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
-    (Path(version_dir) / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-
-
 def record_checksums(version_dir: Path) -> None:
     """Add the size and checksum of each of a staged version's files to its manifest."""
     path = version_dir / MANIFEST
     if not path.is_file():
         return  # not a version anyone can open; nothing to record
-    manifest = json.loads(path.read_text())
-    manifest[FILES] = {
+    manifest = Manifest.read(version_dir)
+    manifest.files = {
         name: {"bytes": (version_dir / name).stat().st_size, CHECKSUM: _digest(version_dir / name)}
         for name in _files(version_dir)
     }
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest.write(version_dir)
 
 
 def _files(version_dir: Path) -> list[str]:
@@ -217,13 +179,13 @@ def _digest(path: Path) -> str:
         return hashlib.file_digest(file, CHECKSUM).hexdigest()
 
 
-def check_files(version_dir: str | Path, manifest: dict, everything: bool = False) -> list[str]:
+def check_files(version_dir: str | Path, manifest: Manifest, everything: bool = False) -> list[str]:
     """What differs between a version's files and the manifest's record of them, one line per file
     naming it ([] if the manifest records none: an index written before checksums). Checks every
     file's size, and the checksums of those cheap to read on open (see VERIFY_ON_OPEN_BYTES), or
     with `everything` of all of them."""
     version_dir = Path(version_dir)
-    recorded = manifest.get(FILES) or {}
+    recorded = manifest.files or {}
     if not isinstance(recorded, dict) or not all(_is_record(k, v) for k, v in recorded.items()):
         return [f"{version_dir / MANIFEST} is damaged: its '{FILES}' section is malformed"]
     problems = []
@@ -265,8 +227,8 @@ def verify(index_dir: str | Path) -> Verification:
     manifest recorded when it was written (reads the whole version)."""
     version_dir, hold = open_version(index_dir)
     with hold:
-        manifest = read_manifest(version_dir)
-        recorded = manifest.get(FILES)
+        manifest = Manifest.read(version_dir)
+        recorded = manifest.files
         if recorded is None:
             return Verification(version_dir, False, 0, [])
         problems = check_files(version_dir, manifest, everything=True)

@@ -23,12 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .encoder import EncoderConfig, RNNEncoder, pad_batch
-from .lexical import LexicalIndex
-from .pseudoqueries import PseudoQueries, subsample
-from .train_config import TrainConfig
-# the loop's names, also reached from here by callers from before it had a module of its own
-from .training_loop import TrainResult, draw_negative, forward_precision, new_encoder, optimize, with_steps  # noqa: F401
+from ..corpus.pseudoqueries import PseudoQueries, subsample
+from ..model.encoder import EncoderConfig, RNNEncoder, pad_batch
+from ..search.lexical import LexicalIndex
+from .config import TrainConfig
+from .loop import TrainResult, draw_negative, forward_precision, new_encoder, optimize
 
 
 def train_encoder(
@@ -128,7 +127,7 @@ def fit(
     if base is not None:
         tokenizer, student_config = base.tokenizer, base.config
     else:
-        from .tokenizer import train_tokenizer
+        from ..model.tokenizer import train_tokenizer
 
         tokenizer = train_tokenizer(passages)
         student_config = EncoderConfig(**{**(encoder_config or {}), "vocab_size": tokenizer.get_vocab_size()})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from .errors import VecsearchError
+from ..errors import VecsearchError
 from .tokenizer import PAD_ID
 
 CELLS = ("simple", "gru", "lstm")

@@ -22,9 +22,16 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    trainers,
+)
 
-from .corpus import MAX_WORD_CHARS
+from ..corpus import MAX_WORD_CHARS
 
 PAD, UNK = "[PAD]", "[UNK]"
 PAD_ID = 0

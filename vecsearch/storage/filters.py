@@ -13,7 +13,7 @@ import json
 import math
 from typing import Any
 
-from .errors import VecsearchError
+from ..errors import VecsearchError
 
 Where = dict[str, Any]
 _COMPARISONS = {"$eq": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}

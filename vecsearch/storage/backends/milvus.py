@@ -35,9 +35,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .errors import VecsearchError
-from .filters import to_milvus
-from .store import StoredDocument, StoredPassage
+from ...errors import VecsearchError
+from ..filters import to_milvus
+from ..manifest import Manifest
+from ..sqlite import StoredDocument, StoredPassage
+from .checks import check_files
 
 EXTRA_HINT = "the milvus backend needs: pip install 'vecsearch[milvus]'"
 MARKER = "backend.json"
@@ -49,7 +51,7 @@ METRIC = "IP"  # inner product on unit vectors = cosine, as with FAISS
 METADATA_FIELD = "metadata"  # JSON: a document's metadata, on each of its passages
 # The FAISS index type chosen by size maps to the Milvus one; HNSW and IVF use FAISS's settings.
 INDEX_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT"}
-MILVUS_HNSW_NEIGHBOURS = 32  # as measured here; FAISS's graph has 64, for centred vectors (index.py)
+MILVUS_HNSW_NEIGHBOURS = 32  # as measured here; FAISS's graph has 64, for centred vectors (storage/dense.py)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _SCALARS = ("doc_id", "source", "position", "start", "text", "content_hash")
 
@@ -250,7 +252,7 @@ def write_collection(
 
 
 def _index_parameters(index_type: str, count: int) -> dict:
-    from .index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH
+    from ..dense import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH
 
     if index_type == "hnsw":
         return {"index_type": "HNSW", "params": {"M": MILVUS_HNSW_NEIGHBOURS, "efConstruction": HNSW_EF_CONSTRUCTION},
@@ -301,15 +303,14 @@ def _remove_half_made(uri: str, name: str) -> None:
 
 class MilvusCollection:
     """An open version's collection: both its dense index (FAISS-like `search`, `d`, `ntotal`)
-    and its passage store (the methods of store.PassageStore, plus `vectors`)."""
+    and its passage store (the Backend protocol's VectorIndex and PassageStore)."""
 
-    def __init__(self, section: dict, manifest: dict):
+    def __init__(self, section: dict, manifest: Manifest):
         self.uri = section["uri"]
         self.name = section["collection_name"]
         self.search_params = {"metric_type": section.get("metric", METRIC), "params": section.get("search_params", {})}
-        self.d = int(manifest["index"]["dimension"])
-        counts = manifest["counts"]
-        self.ntotal, self.documents_count = int(counts["passages"]), int(counts["documents"])
+        self.d = int(manifest.index.dimension)
+        self.ntotal, self.documents_count = int(manifest.counts.passages), int(manifest.counts.documents)
         self.has_metadata = bool(section.get("metadata"))  # collections written before metadata lack the field
         self.client = _connections.acquire(self.uri)
         try:
@@ -456,3 +457,39 @@ def _passage(row: dict) -> StoredPassage:
     return StoredPassage(int(row["id"]), row["doc_id"], row["source"], int(row["position"]), int(row["start"]),
                          row["text"])
 
+
+
+class MilvusBackend:
+    name = "milvus"
+    indexes_vectors_itself = True
+
+    def settings(self, index_dir: Path, previous: dict | None, uri: str | None, collection: str | None) -> dict:
+        """{"name", "uri", "collection"}, `collection` being the prefix of the per-version collections."""
+        check_installed()  # before any work, not after training
+        uri = uri or (previous or {}).get("uri")
+        if not uri:
+            raise VecsearchError(
+                "the milvus backend needs --uri: a file such as milvus.db (Milvus Lite) or http://host:19530 (a server)"
+            )
+        prefix = collection or (previous or {}).get("collection") or default_prefix(index_dir)
+        return {"name": self.name, "uri": resolve_uri(uri), "collection": check_prefix(prefix)}
+
+    def open_store(self, version_dir: Path, manifest: Manifest) -> "MilvusCollection":
+        check_files(version_dir, manifest)  # before connecting: the files are all a Milvus version has here
+        return MilvusCollection(manifest.backend, manifest)
+
+    def open(self, version_dir: Path, manifest: Manifest):
+        collection = self.open_store(version_dir, manifest)
+        return collection, collection  # the collection is both the vector index and the passage store
+
+    def write(self, staging: Path, settings: dict, dense, documents, passages, vectors, index_type: str) -> dict:
+        return write_collection(staging, settings, documents, passages, vectors, index_type)
+
+    def release(self, version_dir: Path) -> bool:
+        return release(version_dir)
+
+    def describe(self, section: dict) -> str:
+        return f"{self.name} {section['uri']} (collection {section['collection_name']})"
+
+
+BACKEND = MilvusBackend()

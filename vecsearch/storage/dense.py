@@ -23,7 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .errors import VecsearchError
+from ..errors import VecsearchError
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 HNSW_THRESHOLD = 50_000

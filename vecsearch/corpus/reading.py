@@ -1,4 +1,4 @@
-"""Read a corpus from disk and split it into passages.
+"""Read a corpus from disk: folders, text files, record files, standard input.
 
 A corpus is a folder (walked recursively) or a single file. Plain-text files
 (`.txt`, `.md`, `.rst`) are one document each; record files (`.jsonl`, `.json`,
@@ -14,8 +14,7 @@ whose target (fully resolved) lies outside PATH is skipped as "link outside the 
 so a folder cannot pull `/etc` or a home directory into an index, and PATH itself may be
 a link. Folders nested deeper than `MAX_FOLDER_DEPTH` are skipped as "nested too deep";
 a record nested too deep for the JSON parser costs its own line. Machine-made text is
-bounded too: a run without spaces is cut into words, and beyond MAX_RUN_CHARS it is
-not passed on (`split_passages`).
+bounded too, where documents become passages (passages.py).
 
 This module knows nothing of tokenizers, models or indexes.
 """
@@ -26,7 +25,6 @@ import codecs
 import hashlib
 import json
 import os
-import re
 import stat
 from collections import Counter
 from contextlib import contextmanager
@@ -34,15 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .errors import VecsearchError
+from ..errors import VecsearchError
 
 TEXT_SUFFIXES = {".txt", ".md", ".rst"}
 RECORD_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
 SUFFIXES = TEXT_SUFFIXES | RECORD_SUFFIXES
 ID_FIELDS = ("id", "_id")
-MAX_WORD_CHARS = 100  # a longer run without spaces (base64, a minified line) is cut into pieces
-MAX_RUN_CHARS = 16_384  # of a longer run, only the start goes into passages (see split_passages)
-_RUN = re.compile(r"\S+")
 LARGE_FILE_BYTES = 8 << 20  # text files above this are read in sections
 SECTION_CHARS = 1 << 20
 _BLOCK_BYTES = 1 << 20
@@ -56,15 +51,6 @@ class Document:
     source: str
     content_hash: str  # of the text and the metadata: either changing re-indexes the document
     metadata: dict | None = None  # a record's other fields (JSON values), for Hit.metadata and `where=`
-
-
-@dataclass(frozen=True)
-class Passage:
-    doc_id: str
-    text: str
-    source: str
-    position: int  # index of the passage within its document
-    start: int  # character offset of the passage in the document text
 
 
 @dataclass
@@ -524,67 +510,3 @@ def _read_jsonl_lines(file: Path, relative: str, report: CorpusReport) -> Iterat
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-
-
-PASSAGE_WORDS = 192  # words per passage: the unit that is embedded, scored and returned
-PASSAGE_OVERLAP = 32  # words shared by consecutive passages of a document
-
-
-def split_passages(document: Document, words: int = PASSAGE_WORDS, overlap: int = PASSAGE_OVERLAP) -> list[Passage]:
-    """Split a document into overlapping windows of `words` whitespace tokens.
-
-    Windows advance by `words - overlap`; the last window ends at the document's end.
-    A run without spaces longer than MAX_WORD_CHARS counts as a word per MAX_WORD_CHARS
-    characters, and only its first MAX_RUN_CHARS characters go into passages: base64, a
-    minified bundle or a hex dump stays findable by its start but cannot fill the index -
-    and its training time - with passages no one searches (a 50 MB line would make 3,000).
-    """
-    if overlap >= words:
-        raise ValueError("overlap must be smaller than the window")
-    passages: list[Passage] = []
-    stride = words - overlap
-    for spans in _word_spans(document.text):
-        for first in range(0, max(len(spans) - overlap, 1), stride):
-            window = spans[first : first + words]
-            start, end = window[0][0], window[-1][1]
-            passages.append(Passage(document.id, document.text[start:end], document.source, len(passages), start))
-    return passages
-
-
-def _word_spans(text: str) -> list[list[tuple[int, int]]]:
-    """(start, end) of each word of `text` as split_passages counts them, in stretches that a
-    passage may span: a run cut short at MAX_RUN_CHARS ends one (a passage is a slice of the
-    text, so one reaching past the cut would hold the rest of the run)."""
-    stretches, spans = [], []
-    for run in _RUN.finditer(text):
-        start, end = run.span()
-        if end - start <= MAX_WORD_CHARS:
-            spans.append((start, end))
-            continue
-        cut = min(end, start + MAX_RUN_CHARS)
-        spans.extend((at, min(at + MAX_WORD_CHARS, cut)) for at in range(start, cut, MAX_WORD_CHARS))
-        if cut < end:
-            stretches.append(spans)
-            spans = []
-    if spans:
-        stretches.append(spans)
-    return stretches
-
-
-def read_corpus(
-    path: str | os.PathLike,
-    text_field: str = "text",
-    words: int = PASSAGE_WORDS,
-    overlap: int = PASSAGE_OVERLAP,
-    report: CorpusReport | None = None,
-) -> tuple[list[Document], list[Passage]]:
-    """All documents under `path` and their passages. Raises VecsearchError if there are none."""
-    report = report if report is not None else CorpusReport()
-    documents, passages = [], []
-    for document in iter_documents(path, text_field, report):
-        documents.append(document)
-        passages.extend(split_passages(document, words, overlap))
-    if not passages:
-        skipped = f" ({len(report.skipped)} files or records skipped)" if report.skipped else ""
-        raise VecsearchError(f"no documents to index in {path}{skipped}")
-    return documents, passages
