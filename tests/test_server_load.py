@@ -1,15 +1,11 @@
-"""A small bounded load run of benchmarks/serve_load.py's client against a live server on loopback:
+"""A small bounded load run of benchmarks/perf/serve_load.py's client against a live server on loopback:
 a fixed number of requests from 8 concurrent clients, then it stops; all answered, none failed.
-(The measured figures come from `python benchmarks/serve_load.py --index DIR` on a 10k index.)"""
-
-import sys
-from pathlib import Path
+(The measured figures come from `python -m benchmarks.perf.serve_load --index DIR` on a 10k index.)"""
 
 import pytest
 
 pytest.importorskip("fastapi", reason="needs vecsearch[serve]")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import serve_load  # noqa: E402
+from benchmarks.perf import serve_load  # noqa: E402  (the repository root is on pytest's pythonpath)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "lexical"])

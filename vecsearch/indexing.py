@@ -499,10 +499,10 @@ def encoding_precision(requested: str, cell: str) -> str:
 
     The LSTM runs as one fused oneDNN kernel: on a CPU with bfloat16 units it is encoded
     in bfloat16, 1.5-1.7x faster than float32 with nDCG@10 within 0.3% on three trained
-    models (benchmarks/quantization.py); elsewhere in float32, the precision its quality was
+    models (benchmarks/perf/quantization.py); elsewhere in float32, the precision its quality was
     measured in (its int8 copy gives up the fused kernel, and lost 0.97% on Cisi).
     Dynamic int8 quantization speeds up the GRU and Elman cells (~1.2x over float32,
-    benchmarks/encode_throughput.py), which have no fused kernel to lose.
+    benchmarks/perf/encode_throughput.py), which have no fused kernel to lose.
     """
     from .model.encoder import RNNEncoder
 

@@ -1,6 +1,6 @@
 """The import graph inside vecsearch/ (imports inside functions included), and its cycles.
 
-    python benchmarks/diagnostics/module_graph.py [--dot] [--package OTHER/vecsearch]
+    python -m benchmarks.diagnostics.module_graph [--dot] [--package OTHER/vecsearch]
 
 Prints each module's imports of other vecsearch modules (lazy ones marked *), then any
 cycle, or "no cycles". tests/test_module_graph.py asserts there are none.

@@ -91,7 +91,7 @@ def batches_side_by_side(enabled: bool = True):
     An encoder batch is a chain of small products (batch x hidden by hidden x gates, one
     per token) that one core runs nearly as fast as two: a second intra-op thread gave 1.2x.
     Two batches at once, each on one thread, gave 1.24x for the int8 encoder and 1.03x in
-    float32 on 2 cores (benchmarks/encode_throughput.py, same run). torch releases the GIL
+    float32 on 2 cores (benchmarks/perf/encode_throughput.py, same run). torch releases the GIL
     inside its operators, so Python threads will do; torch's own thread count is 1
     meanwhile, and restored after.
     """

@@ -6,7 +6,7 @@ The stopword list is bm25s's long English one (NLTK's 179 words, question words 
 "how", "do", "what" among them), not its short one (Lucene's 33): people search with
 questions, whose framing words otherwise outscore the words that matter. BM25 alone did
 better with it on the collections measured, and the default hybrid on average
-(`benchmarks/stopwords.py`, results/stopwords.md). Each index records the list it was
+(`benchmarks/quality/stopwords.py`, results/stopwords.md). Each index records the list it was
 built with, and its queries are analysed with that list.
 """
 

@@ -184,7 +184,7 @@ def one_openmp_thread():
 
     For one query, FAISS's OpenMP team only costs: on 2 cores a flat search at 10k passages
     took 3.9 ms with the default team against 0.43 ms alone, and a whole dense search 8.1 ms
-    against 1.5 ms (benchmarks/search_breakdown.py)."""
+    against 1.5 ms (benchmarks/perf/search_breakdown.py)."""
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:

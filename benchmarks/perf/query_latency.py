@@ -1,13 +1,13 @@
 """Query latency: FAISS index types at 10k-1M vectors, `retriever.search` end to end, and a cold `vecsearch query`.
 
-    python benchmarks/query_latency.py --index DIR [--sizes 10000 100000 1000000] [--json]
+    python -m benchmarks.perf.query_latency --index DIR [--sizes 10000 100000 1000000] [--json]
 
 1. FAISS alone, on synthetic clustered unit vectors of the encoder's dimension (a
    Gaussian mixture; held-out points of the same mixture as queries): p50/p95/p99 of
    one-query searches for exact (`flat`) and approximate (`hnsw`, `ivf`) indexes, over
    their search parameters, with each approximate setting's recall@10 against exact.
 2. End to end on a real index (`--index`, e.g. the 100k-passage index
-   benchmarks/index_build.py leaves in its --work folder): p50/p95/p99 of
+   benchmarks/perf/index_build.py leaves in its --work folder): p50/p95/p99 of
    `Retriever.search` (embed the query with the numpy encoder, search, fetch passages)
    per mode, on the queries of ../shared/data; and recall@10 of that index's passages
    against exact search over the same vectors.
@@ -27,8 +27,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import RESULTS, chart, markdown_table, real_queries, save_chart, write_results  # noqa: E402
+from benchmarks.tables import RESULTS, chart, markdown_table, real_queries, save_chart, write_results  # noqa: E402
 
 from vecsearch.storage.dense import HNSW_NEIGHBOURS, build_index, graph_of, one_openmp_thread  # noqa: E402
 

@@ -1,6 +1,6 @@
 """A corpus of any size made of real sentences, for timing the pipeline at scale.
 
-    python benchmarks/synthetic_corpus.py OUT.jsonl PASSAGES
+    python -m benchmarks.data.synthetic_corpus OUT.jsonl PASSAGES
 
 The shared collections hold ~3k documents; scale benchmarks need 100k passages and
 more. Documents here are 250-450 words of sentences drawn at random (seeded) from the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tables import DATA  # the benchmarks folder is on the path: this script's own, or its importer's
+from benchmarks.tables import DATA  # the benchmarks folder is on the path: this script's own, or its importer's
 
 from vecsearch.corpus import PASSAGE_OVERLAP, PASSAGE_WORDS
 

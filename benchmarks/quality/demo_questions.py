@@ -8,7 +8,7 @@ passages (exact search, each document at its best passage). Writes
 benchmarks/results/demo_questions.md and .json.
 
     python examples/python_docs.py corpus/python-docs
-    python benchmarks/demo_questions.py --corpus corpus/python-docs --configs default none
+    python -m benchmarks.quality.demo_questions --corpus corpus/python-docs --configs default none
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from vecsearch import Retriever
 from vecsearch.corpus import read_corpus
 from vecsearch.evaluation import document_ranking
 
+from benchmarks.tables import RESULTS
+
 HERE = Path(__file__).resolve().parent
-QUESTIONS = HERE / "data" / "demo_questions.json"
+QUESTIONS = HERE.parent / "data" / "demo_questions.json"
 
 
 def topic(doc_id: str) -> str:
@@ -84,10 +86,10 @@ def main() -> None:
         ranking = minilm_rankings(args.corpus, questions)
         rows.append({"system": "all-MiniLM-L6-v2", "mode": "dense", **score(ranking, questions)})
         details["minilm"] = ranking
-    results = HERE / "results"
+    results = RESULTS
     (results / "demo_questions.json").write_text(json.dumps({"questions": questions, "rows": rows, "rankings": details}, indent=1))
     lines = [f"# Natural questions over the demo corpus ({len(questions)} questions)", "",
-             "Command: `python benchmarks/demo_questions.py " + " ".join(["--configs", *args.configs, "--seeds", *map(str, args.seeds)]) + "`", "",
+             "Command: `python -m benchmarks.quality.demo_questions " + " ".join(["--configs", *args.configs, "--seeds", *map(str, args.seeds)]) + "`", "",
              "| system | mode | top-1 | top-3 | build s |", "|---|---|---:|---:|---:|"]
     lines += [f"| {r['system']} | {r['mode']} | {r['top1']} | {r['top3']} | {r.get('build_seconds', '')} |" for r in rows]
     (results / "demo_questions.md").write_text("\n".join(lines) + "\n")

@@ -1,14 +1,14 @@
 """Run `vecsearch eval` with settings that the CLI does not expose, for ablations.
 
-    python benchmarks/ablation.py ../shared/data/cranfield '{"teacher_weight": 0}' '{"cell": "lstm"}'
-    python benchmarks/ablation.py ../shared/data/cranfield \
+    python -m benchmarks.quality.ablation ../shared/data/cranfield '{"teacher_weight": 0}' '{"cell": "lstm"}'
+    python -m benchmarks.quality.ablation ../shared/data/cranfield \
         '{"teacher": "all-MiniLM-L6-v2", "distil_negatives": true, "lexical_share": 0.3}'
 
 Keys of TrainConfig go to training, keys of EncoderConfig to the encoder, "teacher" picks
 the distillation track, "passage_words" sets the passage length, and "model" (an encoder
 from `vecsearch train`) skips training: e.g. one encoder at several passage lengths,
 
-    python benchmarks/ablation.py ../shared/data/cisi '{"model": "M", "passage_words": 128}' '{"model": "M", "passage_words": 192}'
+    python -m benchmarks.quality.ablation ../shared/data/cisi '{"model": "M", "passage_words": 128}' '{"model": "M", "passage_words": 192}'
 
 Besides every mode's metrics, reports hybrid nDCG@10 at each dense weight of the fusion (the labelled view of
 the choice that calibration makes without labels). Prints one JSON line per setting.

@@ -1,6 +1,6 @@
 """Encoding throughput of the RNN encoder, against all-MiniLM-L6-v2 on the same texts, and its roofline.
 
-    python benchmarks/encode_throughput.py [--texts 2048] [--json]
+    python -m benchmarks.perf.encode_throughput [--texts 2048] [--json]
 
 On passages of the collections in ../shared/data: tokens/s and texts/s of
 `RNNEncoder.encode` across batch sizes and cells, and of the default configuration;
@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import DATA, RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
+from benchmarks.tables import DATA, RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 from vecsearch.corpus import read_corpus  # noqa: E402
 from vecsearch.model.encoder import (  # noqa: E402
@@ -295,7 +294,7 @@ def markdown(results: dict, argv: list[str]) -> str:
                                  "torch GEMMs of its shapes, GFLOP/s", "achieved / GEMM"], rows))
     square = ", ".join(f"{roof['gemm_gflops_1024_square']} ({label})" for label, roof in results["roofline"].items())
     parts.append(f"A 1024² GEMM runs at {square} GFLOP/s. The LSTM runs as one fused oneDNN kernel; the GRU as a chain "
-                 f"of torch operators per step (`python benchmarks/gru_profile.py`).")
+                 f"of torch operators per step (`python -m benchmarks.perf.gru_profile`).")
     return "\n\n".join(parts)
 
 

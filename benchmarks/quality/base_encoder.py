@@ -8,7 +8,7 @@ training) - and records nDCG@10 of dense, hybrid and lexical, and the default mo
 index chose. This is the table that places `base.ADAPT_MIN_PASSAGES`. Writes
 benchmarks/results/base_encoder.md and .json (rows are appended per run, keyed by arm).
 
-    python benchmarks/base_encoder.py --sizes 50 200 1000 all --seeds 0 1 2
+    python -m benchmarks.quality.base_encoder --sizes 50 200 1000 all --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import DATA, RESULTS, markdown_table  # noqa: E402
+from benchmarks.tables import DATA, RESULTS, markdown_table  # noqa: E402
 
 from vecsearch.evaluation import load_collection, run_eval  # noqa: E402
 from vecsearch.training.config import TrainConfig  # noqa: E402
@@ -100,7 +99,7 @@ def write_table(rows: list[dict], path: Path) -> None:
                       cell("lexical"), f"{modes}: {cell('default')}", f"{np.mean([r['seconds'] for r in runs]):.0f}"])
     headers = ["collection", "docs", "arm", "seeds", "queries", "dense nDCG@10", "hybrid", "lexical (BM25)",
                "default mode", "build+eval s"]
-    path.write_text("# The base encoder by corpus size\n\nCommand: `python benchmarks/base_encoder.py` "
+    path.write_text("# The base encoder by corpus size\n\nCommand: `python -m benchmarks.quality.base_encoder` "
                     "(see its docstring). nDCG@10, mean over seeds (range).\n\n" + markdown_table(headers, table) + "\n")
 
 

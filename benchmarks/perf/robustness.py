@@ -1,9 +1,9 @@
 """Figures for issue 5: index size before/after deleting half of a 1,000-document corpus, the cost
 of an incremental update, and the memory needed to read (and index) one 200 MB text file.
 
-    python benchmarks/robustness.py size            # 1,000 Cranfield abstracts, delete half
-    python benchmarks/robustness.py bigfile         # read a 200 MB file: peak memory
-    python benchmarks/robustness.py bigfile --index # ... and index it with a reused tiny model (slow)
+    python -m benchmarks.perf.robustness size            # 1,000 Cranfield abstracts, delete half
+    python -m benchmarks.perf.robustness bigfile         # read a 200 MB file: peak memory
+    python -m benchmarks.perf.robustness bigfile --index # ... and index it with a reused tiny model (slow)
 
 Everything runs the `vecsearch` CLI in subprocesses, as a user would; results are printed
 and written to benchmarks/results/robustness.json.
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CRANFIELD = ROOT.parent / "shared" / "data" / "cranfield" / "corpus.jsonl"
 RESULTS = ROOT / "benchmarks" / "results" / "robustness.json"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}

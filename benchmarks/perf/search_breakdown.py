@@ -1,6 +1,6 @@
 """Where a query's time goes: `Retriever.search` p50 per mode, and a dense query in its parts.
 
-    python benchmarks/search_breakdown.py INDEX_DIR [--label NAME]
+    python -m benchmarks.perf.search_breakdown INDEX_DIR [--label NAME]
 
 On the first 300 queries of ../shared/data (one at a time, after a warm-up): the median
 time of `Retriever.search` for dense, lexical and hybrid; then, for dense, the median of
@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import real_queries  # noqa: E402
+from benchmarks.tables import real_queries  # noqa: E402
 
 
 def median_ms(seconds: list[float]) -> float:

@@ -1,6 +1,6 @@
 """Where an encoder batch's time goes: why the GRU reaches ~1/3 of the GEMM roofline.
 
-    python benchmarks/gru_profile.py [--batch 32] [--steps 150]
+    python -m benchmarks.perf.gru_profile [--batch 32] [--steps 150]
 
 torch's `nn.GRU` is one opaque operator to the profiler, so this writes the same
 recurrence (both reading directions stacked, as `numpy_encoder` does) in torch operators,

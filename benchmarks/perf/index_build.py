@@ -1,6 +1,6 @@
 """Wall time and peak memory of `vecsearch index` as the corpus grows, phase by phase.
 
-    python benchmarks/index_build.py [--passages 1000 10000 100000] [--json]
+    python -m benchmarks.perf.index_build [--passages 1000 10000 100000] [--json]
 
 For each size, writes a corpus of real sentences (synthetic_corpus.py), runs
 `vecsearch index` on it in a fresh process, and reads the child's peak RSS (wait4) and
@@ -20,9 +20,8 @@ import textwrap
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_corpus import write_corpus  # noqa: E402
-from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
+from benchmarks.data.synthetic_corpus import write_corpus  # noqa: E402
+from benchmarks.tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 PHASES = ("read", "lexical", "train", "encode", "index", "calibrate")
 

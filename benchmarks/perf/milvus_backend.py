@@ -1,10 +1,10 @@
 """The milvus backend (Milvus Lite) next to FAISS + SQLite, in the same run: writing a version's
 vectors and passages, and the store's part of a dense query.
 
-    python benchmarks/milvus_backend.py [--passages 100000] [--types flat hnsw] [--json]
+    python -m benchmarks.perf.milvus_backend [--passages 100000] [--types flat hnsw] [--json]
 
 Synthetic store data: passages of 128 words of real sentences (drawn, seeded, from the
-shared collections, as benchmarks/synthetic_corpus.py does), three to a document, and
+shared collections, as benchmarks/data/synthetic_corpus.py does), three to a document, and
 clustered unit vectors of the default encoder's dimension (256) - the encoder plays no
 part in what is measured here, and both backends get exactly the same rows. For each
 backend and index type:
@@ -38,10 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from synthetic_corpus import sentences  # noqa: E402
-from tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
+from benchmarks.data.synthetic_corpus import sentences  # noqa: E402
+from benchmarks.tables import RESULTS, chart, markdown_table, save_chart, write_results  # noqa: E402
 
 from vecsearch.storage.backends import open_backend, write_backend  # noqa: E402
 from vecsearch.storage.manifest import Counts, IndexSettings, Manifest  # noqa: E402
@@ -176,7 +174,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results = {
-        "command": " ".join(["python", "benchmarks/milvus_backend.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "benchmarks/perf/milvus_backend.py", *sys.argv[1:]]),
         "passages": args.passages, "dim": args.dim, "cpus": os.cpu_count(), "python": platform.python_version(),
         "versions": {"faiss": faiss.__version__, "pymilvus": pymilvus.__version__,
                      "milvus_lite": getattr(milvus_lite, "__version__", "?")},

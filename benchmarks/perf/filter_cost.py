@@ -2,9 +2,9 @@
 without a filter, with one that keeps 1 % of the documents and one that keeps 50 %; and
 `search([...])` of many queries at once against one call per query.
 
-    python benchmarks/filter_cost.py --work .cache/filter_cost [--passages 100000]
+    python -m benchmarks.perf.filter_cost --work .cache/filter_cost [--passages 100000]
 
-The corpus is benchmarks/synthetic_corpus.py's (real sentences, mixed topics), each
+The corpus is benchmarks/data/synthetic_corpus.py's (real sentences, mixed topics), each
 document given a field `bucket` = its number mod 100, so {"bucket": 7} keeps 1 % and
 {"bucket": {"$lt": 50}} keeps 50 %. It is indexed with the shipped base as it is (no
 adapting: this times search, not quality), with the default index type (HNSW at 100k).
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthetic_corpus import write_corpus
-from tables import markdown_table, real_queries, write_results
+from benchmarks.data.synthetic_corpus import write_corpus
+from benchmarks.tables import markdown_table, real_queries, write_results
 from vecsearch import Retriever
 
 FILTERS = {"none": None, "1 %": {"bucket": 7}, "50 %": {"bucket": {"$lt": 50}}}
@@ -111,7 +111,7 @@ def main() -> None:
                   for mode, b in batch.items()]
     markdown = "\n".join([
         f"# Metadata filters and batches ({args.passages:,} passages, {results['index_type']}, {len(queries)} queries)", "",
-        "Command: `python benchmarks/filter_cost.py --work .cache/filter_cost`", "",
+        "Command: `python -m benchmarks.perf.filter_cost --work .cache/filter_cost`", "",
         "Search p50 (ms, k=10), by filter; filtered / unfiltered; hits returned per query (of 10):", "",
         markdown_table(["mode", *FILTERS, "1 % / none", "50 % / none", "hits 1 % / 50 %"], rows), "",
         "Reading a filter's passages the first time (then cached): "

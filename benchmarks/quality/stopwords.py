@@ -8,8 +8,8 @@ collection given, and on the natural questions over the demo corpus
 compared in the default build (`vecsearch eval`'s settings: the base adapted, calibrated
 hybrid), alternating list by list for each seed. Writes benchmarks/results/stopwords.md/.json.
 
-    python benchmarks/stopwords.py ../shared/data/cranfield ../shared/data/cisi
-    python benchmarks/stopwords.py ../shared/data/cranfield ../shared/data/cisi --full --seeds 0 1 2
+    python -m benchmarks.quality.stopwords ../shared/data/cranfield ../shared/data/cisi
+    python -m benchmarks.quality.stopwords ../shared/data/cranfield ../shared/data/cisi --full --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 
 import vecsearch.search.lexical as lexical
-from demo_questions import QUESTIONS, score, topic
-from tables import markdown_table
+from benchmarks.quality.demo_questions import QUESTIONS, score, topic
+from benchmarks.tables import RESULTS, markdown_table
 from vecsearch.corpus import read_corpus
 from vecsearch.evaluation import document_ranking, load_collection, ndcg, run_eval
 from vecsearch.training.config import TrainConfig
 
-RESULTS = Path(__file__).resolve().parent / "results"
 LISTS = ("none", "en", "en+")
 
 
@@ -85,7 +84,7 @@ def main() -> None:
                     print(json.dumps(full[-1]), flush=True)
     (RESULTS / "stopwords.json").write_text(json.dumps({"bm25": bm25, "full": full}, indent=1))
     names = [c.name for c in args.collections]
-    lines = ["# BM25's stopword list", "", "Command: `python benchmarks/stopwords.py "
+    lines = ["# BM25's stopword list", "", "Command: `python -m benchmarks.quality.stopwords "
              + " ".join(str(c) for c in args.collections) + (" --full --seeds " + " ".join(map(str, args.seeds)) if args.full else "")
              + "`", "", "BM25 alone, nDCG@10 (demo: natural questions, top-1 / top-3 of 30):", "",
              markdown_table(["stopwords", *names, "demo top-1 / top-3"],

@@ -3,7 +3,7 @@ for the product's fusion (weighted RRF, its dense side searching with the query 
 moved toward BM25's top passages), for RRF without that feedback, and for
 normalised-score combinations.
 
-    python benchmarks/fusion_weights.py MODEL_DIR ../shared/data/cranfield [--json]
+    python -m benchmarks.quality.fusion_weights MODEL_DIR ../shared/data/cranfield [--json]
 
 MODEL_DIR is a trained encoder (`vecsearch train COLLECTION/corpus.jsonl -o MODEL_DIR`).
 The collection is indexed with it (no training), which runs the label-free calibration

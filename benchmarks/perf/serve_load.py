@@ -1,6 +1,6 @@
 """Load test of `vecsearch serve` on loopback: throughput and latency with N concurrent clients.
 
-    python benchmarks/serve_load.py [--index DIR | --passages 10000] [--clients 8] [--requests 4000]
+    python -m benchmarks.perf.serve_load [--index DIR | --passages 10000] [--clients 8] [--requests 4000]
                                     [--modes hybrid dense lexical] [--json]
 
 Without --index, first builds an index of --passages passages of real sentences
@@ -36,9 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_corpus import write_corpus  # noqa: E402
-from tables import RESULTS, chart, markdown_table, real_queries, save_chart, write_results  # noqa: E402
+from benchmarks.data.synthetic_corpus import write_corpus  # noqa: E402
+from benchmarks.tables import RESULTS, chart, markdown_table, real_queries, save_chart, write_results  # noqa: E402
 
 from vecsearch.retriever import truncate_query  # noqa: E402  (the API refuses what the CLI would cut)
 
@@ -228,7 +227,7 @@ def main() -> None:
         server.terminate()
         server.wait(10)
     results = {
-        "command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]),
+        "command": "python -m benchmarks.perf.serve_load " + " ".join(sys.argv[1:]),
         "passages": info["passages"],
         "index_type": info["index_type"],
         "cpus": os.cpu_count(),

@@ -1,8 +1,8 @@
 """Which FAISS graph for a real index's vectors: raw or centred, neighbours per node, codes, efSearch.
 
-    python benchmarks/ann_options.py INDEX_DIR [--neighbours 32 48 64 96] [--rounds 2] [--json]
+    python -m benchmarks.perf.ann_options INDEX_DIR [--neighbours 32 48 64 96] [--rounds 2] [--json]
 
-INDEX_DIR is a built index (e.g. the 100k-passage one benchmarks/index_build.py leaves in
+INDEX_DIR is a built index (e.g. the 100k-passage one benchmarks/perf/index_build.py leaves in
 its --work folder). Its stored vectors are read back, the first 300 queries of
 ../shared/data embedded as at query time, and these graphs built, with efConstruction as
 the product builds them: HNSW over float16 codes of the raw vectors (M 32, as before)
@@ -28,9 +28,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from query_latency import recall_at_10, time_searches  # noqa: E402
-from tables import markdown_table, real_queries, write_results  # noqa: E402
+from benchmarks.perf.query_latency import recall_at_10, time_searches  # noqa: E402
+from benchmarks.tables import markdown_table, real_queries, write_results  # noqa: E402
 
 from vecsearch import Retriever  # noqa: E402
 from vecsearch.storage.dense import HNSW_EF_CONSTRUCTION, build_index, graph_of  # noqa: E402
@@ -119,7 +118,7 @@ def main() -> None:
             for g in results["graphs"]]
     table = markdown_table(["vectors", "codes", "M", "build s", *[f"efSearch {ef}" for ef in EF_SEARCH]], rows)
     text = (f"# HNSW options on {results['passages']:,} real vectors ({results['dimension']}-d; norm of their mean "
-            f"{results['mean_vector_norm']})\n\n`python benchmarks/ann_options.py {args.index}`: recall@10 against exact "
+            f"{results['mean_vector_norm']})\n\n`python -m benchmarks.perf.ann_options {args.index}`: recall@10 against exact "
             f"search of 300 real queries (one search p50 per round, one thread, {DEPTH} results)\n\n{table}\n")
     write_results("ann_options", results, text)
     if args.json:

@@ -1,6 +1,6 @@
 """Encoding speed of the default RNN encoder against all-MiniLM-L6-v2, on the same passages, in one run.
 
-    python benchmarks/encode_ratio.py [../shared/data/cranfield/corpus.jsonl]
+    python -m benchmarks.perf.encode_ratio [../shared/data/cranfield/corpus.jsonl]
 
 The RNN has the default shape (and the distilled student's 384-d projection); its
 speed does not depend on its weights, so it is timed untrained. Prints JSON.

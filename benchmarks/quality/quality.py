@@ -6,7 +6,7 @@ MRR@10 of dense, hybrid and lexical (BM25) search. With --reference, also scores
 teacher itself (all-MiniLM-L6-v2, dense and fused with BM25) on the same queries.
 Writes benchmarks/results/quality.md, quality.json and quality.png.
 
-    python benchmarks/quality.py --seeds 0 1 2 --tracks self distill --reference
+    python -m benchmarks.quality.quality --seeds 0 1 2 --tracks self distill --reference
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import DATA, chart, save_chart  # noqa: E402
+from benchmarks.tables import DATA, RESULTS, chart, save_chart  # noqa: E402
 
 from vecsearch.corpus import PASSAGE_WORDS  # noqa: E402
 from vecsearch.evaluation import document_ranking, load_collection, run_eval, score_run  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = DATA
 TEACHER = "all-MiniLM-L6-v2"
 
@@ -111,7 +109,7 @@ def write_table(results: dict, path: Path) -> None:
         "# Retrieval quality (nDCG@10 / Recall@100 / MRR@10)",
         "",
         "Produced by "
-        + " and ".join(f"`python benchmarks/quality.py {c}`" for c in results.get("commands", [results.get("command")]))
+        + " and ".join(f"`python -m benchmarks.quality.quality {c}`" for c in results.get("commands", [results.get("command")]))
         + " on " + results["machine"] + ".",
         "",
         "| collection | track | seed | dense | hybrid | lexical (BM25) | default mode | dense weight | train s |",
@@ -179,7 +177,7 @@ def main() -> None:
     parser.add_argument("--collections", nargs="+", help="only these collections (folder names in --data)")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="write the table and chart from the quality.json files of earlier (e.g. parallel) runs")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     args = parser.parse_args()
     import os

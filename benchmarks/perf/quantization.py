@@ -1,6 +1,6 @@
 """Do int8 dynamic quantization and bfloat16 cost retrieval quality, and what do they buy?
 
-    python benchmarks/quantization.py MODEL_DIR ../shared/data/cranfield [--json]
+    python -m benchmarks.perf.quantization MODEL_DIR ../shared/data/cranfield [--json]
 
 MODEL_DIR is a trained encoder (`vecsearch train COLLECTION/corpus.jsonl -o MODEL_DIR`).
 The collection's passages are encoded by the float32 model, by its int8 copy

@@ -6,7 +6,7 @@ one page (without the command's name line); each query is the one-line summary f
 page's NAME line ("list directory contents"), and its one relevant document is that page.
 The pages are whatever Debian packages are installed, so SOURCE.md lists them.
 
-    python benchmarks/make_manpages_collection.py --out .cache/manpages --docs 1500 --queries 200
+    python -m benchmarks.data.make_manpages_collection --out .cache/manpages --docs 1500 --queries 200
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def main() -> None:
             out.write(json.dumps({"_id": f"q{index}", "text": pages[docs[index]][1]}) + "\n")
             qrels.write(f"q{index}\tm{index}\t1\n")
     (args.out / "SOURCE.md").write_text(
-        f"Built by benchmarks/make_manpages_collection.py (seed {args.seed}) from {len(names)} parsable pages in "
+        f"Built by benchmarks/data/make_manpages_collection.py (seed {args.seed}) from {len(names)} parsable pages in "
         f"{MAN1}: {len(docs)} documents, {len(asked)} queries.\n\nPages: " + ", ".join(docs) + "\n")
     print(f"{len(names)} pages parsed; wrote {len(docs)} documents and {len(asked)} queries to {args.out}")
 

@@ -1,6 +1,6 @@
 """How passage length changes retrieval: all-MiniLM-L6-v2 (exact search) and BM25 on passages of each length.
 
-    python benchmarks/passage_length.py ../shared/data/cranfield 128 192 256
+    python -m benchmarks.quality.passage_length ../shared/data/cranfield 128 192 256
 
 No training involved, so it answers in a couple of minutes whether a passage length
 (the default is 192 words, 32 shared: corpus.PASSAGE_WORDS) costs quality on a collection. Prints one JSON line
@@ -11,8 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import teacher_reference  # noqa: E402
+from benchmarks.quality.quality import teacher_reference  # noqa: E402
 
 
 def main() -> None:

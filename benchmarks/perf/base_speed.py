@@ -1,7 +1,7 @@
 """Encoding throughput of the shipped base encoder against all-MiniLM-L6-v2 at its fastest
 setting here (bfloat16 autocast), on the same passages, in one run, rounds alternating.
 
-    python benchmarks/base_speed.py [--texts 2048] [--rounds 3]
+    python -m benchmarks.perf.base_speed [--texts 2048] [--rounds 3]
 
 Passages: the first --texts passages (192 words) of ../shared/data/cranfield. The base
 encodes as `vecsearch index` does (indexing.encoding_precision: bfloat16 on CPUs with
@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tables import DATA, RESULTS, markdown_table  # noqa: E402
+from benchmarks.tables import DATA, RESULTS, markdown_table  # noqa: E402
 
 from vecsearch.model.bases import BASE_DIR  # noqa: E402
 from vecsearch.corpus import read_corpus  # noqa: E402
@@ -60,7 +59,7 @@ def main() -> None:
     rows = [["vecsearch base (" + precision + ")", f"{rate['base']:,.0f}", f"{result['ratio']:.1f}x"],
             ["all-MiniLM-L6-v2 (bfloat16 autocast, batch 64)", f"{rate['minilm_bfloat16']:,.0f}", "1.0x"]]
     (RESULTS / "base_speed.md").write_text(
-        f"# Base encoder throughput\n\nCommand: `python benchmarks/base_speed.py --texts {args.texts} --rounds {args.rounds}`; "
+        f"# Base encoder throughput\n\nCommand: `python -m benchmarks.perf.base_speed --texts {args.texts} --rounds {args.rounds}`; "
         f"{len(texts)} Cranfield passages of up to 192 words, best of {args.rounds} alternating rounds, "
         f"{torch.get_num_threads()} threads.\n\n" + markdown_table(["encoder", "texts/s", "vs MiniLM"], rows) + "\n")
     print(json.dumps(result))

@@ -1,0 +1,2 @@
+"""Not measurements: collections and corpora the measurements use.
+"""

@@ -1,0 +1,2 @@
+"""Looking at the code itself.
+"""

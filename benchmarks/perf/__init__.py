@@ -1,0 +1,2 @@
+"""Speed and memory: encoding, indexing, queries, serving, backends.
+"""
