@@ -50,7 +50,6 @@ from .storage.indexdir import (
     open_version,
 )
 from .storage.manifest import Counts, Fusion, IndexSettings, Manifest, PassageSettings
-from .storage.sqlite import StoredDocument
 from .training.config import TrainConfig
 from .version import __version__
 
@@ -221,7 +220,7 @@ class _Live:
     handle: object = None
 
     @property
-    def documents(self) -> dict[str, StoredDocument]:
+    def documents(self) -> dict[str, Document]:
         return self.store.documents() if self.store else {}
 
     def close(self) -> None:
@@ -235,8 +234,8 @@ class _Live:
 class _Changes:
     """What comparing the incoming documents with the live version found."""
 
-    indexed: dict[str, StoredDocument]  # the live version's documents
-    embedded: list[StoredDocument]  # new or changed: to be embedded
+    indexed: dict[str, Document]  # the live version's documents
+    embedded: list[Document]  # new or changed: to be embedded
     fresh: list  # their passages
     removed: set[str]
     words: int  # the passage settings: the live version's when it is reused
@@ -248,7 +247,7 @@ class _Corpus:
     """The next version's documents and passages; the first `carried` passages keep their
     stored vectors (`carried_vectors`), the rest are to be encoded."""
 
-    documents: list[StoredDocument]
+    documents: list[Document]
     passages: list
     carried: int
     carried_vectors: np.ndarray | None
@@ -269,7 +268,7 @@ def compare(incoming, live: _Live, reuse: bool, complete: bool, remove_ids, opti
     words = settings.words if settings else options.passage_words
     overlap = settings.overlap if settings else options.passage_overlap
     indexed = live.documents
-    embedded: list[StoredDocument] = []
+    embedded: list[Document] = []
     fresh: list = []
     seen: set[str] = set()
     for document in _progress(incoming, options.show_progress and complete, "reading"):
@@ -287,7 +286,7 @@ def compare(incoming, live: _Live, reuse: bool, complete: bool, remove_ids, opti
             summary.added += 1
         if same and reuse:
             continue
-        embedded.append(StoredDocument(document.id, document.source, document.content_hash, document.metadata))
+        embedded.append(replace(document, text=None))  # its passages hold the text
         fresh.extend(split_passages(document, words, overlap))
     summary.skipped = len(report.skipped)
     if complete and not seen:

@@ -45,7 +45,7 @@ from vecsearch.storage.backends import open_backend, write_backend  # noqa: E402
 from vecsearch.storage.manifest import Counts, IndexSettings, Manifest  # noqa: E402
 from vecsearch.corpus import Passage  # noqa: E402
 from vecsearch.storage.dense import build_index  # noqa: E402
-from vecsearch.storage.sqlite import StoredDocument  # noqa: E402
+from vecsearch.corpus import Document  # noqa: E402
 
 QUERIES = 300
 DEPTH = 100  # candidates per query, as Retriever.search asks for k=10
@@ -82,7 +82,7 @@ def synthetic_rows(count: int, dim: int, seed: int = 0):
         doc_id = f"doc{row // PASSAGES_PER_DOCUMENT:06d}.txt"
         passages.append(Passage(doc_id, " ".join(words[:128]), doc_id, row % PASSAGES_PER_DOCUMENT, 0))
         if row % PASSAGES_PER_DOCUMENT == 0:
-            documents.append(StoredDocument(doc_id, doc_id, f"{row:032x}"))
+            documents.append(Document(doc_id, None, doc_id, f"{row:032x}"))
     centres = rng.normal(size=(2000, dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
 

@@ -19,6 +19,7 @@ class Passage:
     source: str
     position: int  # index of the passage within its document
     start: int  # character offset of the passage in the document text
+    id: int = -1  # the passage id in an index version (its row: 0..n-1); -1 before it is stored
 
 
 PASSAGE_WORDS = 192  # words per passage: the unit that is embedded, scored and returned

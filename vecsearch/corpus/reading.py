@@ -47,7 +47,7 @@ MAX_FOLDER_DEPTH = 256  # no real corpus nests deeper; paths soon pass the OS's 
 @dataclass(frozen=True)
 class Document:
     id: str
-    text: str
+    text: str | None  # None for a document read back from an index: its passages hold the text
     source: str
     content_hash: str  # of the text and the metadata: either changing re-indexes the document
     metadata: dict | None = None  # a record's other fields (JSON values), for Hit.metadata and `where=`

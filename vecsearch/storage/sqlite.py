@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -37,30 +36,10 @@ CREATE INDEX passages_by_document ON passages(doc_id);
 """
 
 
-@dataclass(frozen=True)
-class StoredDocument:
-    """A document as the store keeps it: no text (its passages hold that)."""
-
-    id: str
-    source: str
-    content_hash: str
-    metadata: dict | None = None
-
-
-@dataclass(frozen=True)
-class StoredPassage:
-    id: int
-    doc_id: str
-    source: str
-    position: int
-    start: int
-    text: str
-
-
 def write_store(
     directory: str | Path,
-    documents: Iterable[Document | StoredDocument],
-    passages: Iterable[Passage | StoredPassage],
+    documents: Iterable[Document],
+    passages: Iterable[Passage],
 ) -> None:
     """Create the store in `directory`; passage i of `passages` gets id i."""
     path = Path(directory) / FILENAME
@@ -113,13 +92,13 @@ class PassageStore:
             raise VecsearchError(f"{self.path} is damaged: passage {missing[0]} is missing "
                                  f"({len(missing)} of the {len(ids)} asked for)")
 
-    def passages(self, ids: list[int]) -> list[StoredPassage]:
+    def passages(self, ids: list[int]) -> list[Passage]:
         """The passages with these ids, in the order given."""
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
         rows = self._rows(f"SELECT * FROM passages WHERE id IN ({marks})", list(map(int, ids)))
-        by_id = {row[0]: StoredPassage(*row) for row in rows}
+        by_id = {row[0]: _passage(row) for row in rows}
         self._missing(ids, by_id)
         return [by_id[int(i)] for i in ids]
 
@@ -146,10 +125,10 @@ class PassageStore:
         """The document id of every passage, indexed by passage id."""
         return [row[0] for row in self._rows("SELECT doc_id FROM passages ORDER BY id")]
 
-    def documents(self) -> dict[str, StoredDocument]:
+    def documents(self) -> dict[str, Document]:
         """Every document, by id."""
         rows = self._rows(f"SELECT id, source, content_hash, {self._metadata_column} FROM documents")
-        return {row[0]: StoredDocument(*row[:3], _parse(row[3])) for row in rows}
+        return {row[0]: Document(row[0], None, row[1], row[2], _parse(row[3])) for row in rows}
 
     def metadata_of(self, doc_ids: list[str]) -> dict[str, dict | None]:
         """The metadata of each of these documents."""
@@ -176,11 +155,11 @@ class PassageStore:
         rows = self._rows("SELECT id FROM passages WHERE doc_id = ? ORDER BY position", (doc_id,))
         return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
 
-    def iter_passages(self) -> Iterator[StoredPassage]:
+    def iter_passages(self) -> Iterator[Passage]:
         """Every passage, in id order."""
         try:
             for row in self.connection.execute("SELECT * FROM passages ORDER BY id"):
-                yield StoredPassage(*row)
+                yield _passage(row)
         except sqlite3.DatabaseError as error:
             raise VecsearchError(f"{self.path} is damaged: {error}") from None
 
@@ -200,3 +179,9 @@ def _json(metadata: dict | None) -> str | None:
 
 def _parse(text: str | None) -> dict | None:
     return json.loads(text) if text else None
+
+
+def _passage(row: tuple) -> Passage:
+    """A passage from its row: (id, doc_id, source, position, start, text)."""
+    passage_id, doc_id, source, position, start, text = row
+    return Passage(doc_id, text, source, position, start, passage_id)

@@ -35,10 +35,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ...corpus import Document, Passage
 from ...errors import VecsearchError
 from ..filters import to_milvus
 from ..manifest import Manifest
-from ..sqlite import StoredDocument, StoredPassage
 from .checks import check_files
 
 EXTRA_HINT = "the milvus backend needs: pip install 'vecsearch[milvus]'"
@@ -396,7 +396,7 @@ class MilvusCollection:
             )
             yield from sorted(rows, key=lambda row: row["id"])
 
-    def passages(self, ids: list[int]) -> list[StoredPassage]:
+    def passages(self, ids: list[int]) -> list[Passage]:
         """The passages with these ids, in the order given."""
         rows = self._rows(list(map(int, ids)), ["id", *_SCALARS[:-1]])
         return [_passage(rows[int(i)]) for i in ids]
@@ -414,17 +414,17 @@ class MilvusCollection:
         """The document id of every passage, indexed by passage id."""
         return [row["doc_id"] for row in self._scan(["doc_id"])]
 
-    def documents(self) -> dict[str, StoredDocument]:
+    def documents(self) -> dict[str, Document]:
         """Every document, by id (from its passages' fields)."""
         found = {}
         fields = ["doc_id", "source", "content_hash", *([METADATA_FIELD] if self.has_metadata else [])]
         for row in self._scan(fields):
             if row["doc_id"] not in found:
-                found[row["doc_id"]] = StoredDocument(row["doc_id"], row["source"], row["content_hash"],
+                found[row["doc_id"]] = Document(row["doc_id"], None, row["source"], row["content_hash"],
                                                       row.get(METADATA_FIELD) or None)
         return found
 
-    def iter_passages(self) -> Iterator[StoredPassage]:
+    def iter_passages(self) -> Iterator[Passage]:
         """Every passage, in id order."""
         for row in self._scan(list(_SCALARS[:-1])):
             yield _passage(row)
@@ -453,9 +453,8 @@ class MilvusCollection:
             _connections.release(self.uri)
 
 
-def _passage(row: dict) -> StoredPassage:
-    return StoredPassage(int(row["id"]), row["doc_id"], row["source"], int(row["position"]), int(row["start"]),
-                         row["text"])
+def _passage(row: dict) -> Passage:
+    return Passage(row["doc_id"], row["text"], row["source"], int(row["position"]), int(row["start"]), int(row["id"]))
 
 
 
