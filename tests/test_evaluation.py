@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vecsearch.evaluation import ndcg, recall, reciprocal_rank, score_run
-from vecsearch.search.fusion import fuse, with_feedback
+from vecsearch.search.fusion import LEAD_RANK, fuse, lexical_lead, query_weight, with_feedback
 
 
 def test_metrics_match_a_hand_computed_case():
@@ -45,3 +45,21 @@ def test_fusion_rewards_agreement_and_respects_the_dense_weight():
     ids, _ = fuse(dense, lexical, dense_weight=0.0)
     assert ids[:3].tolist() == [3, 4, 1]
     assert np.all(np.diff(scores) <= 0)
+
+
+def test_the_dense_weight_shrinks_where_bm25s_best_passage_stands_out():
+    flat = np.array([10.0, 9.9, 9.8, 9.7, 9.6, 9.5, 9.4])
+    peaked = np.array([10.0, 4.0, 3.0, 2.5, 2.0, 1.0, 0.5])
+    assert lexical_lead(peaked) == pytest.approx((10.0 - peaked[LEAD_RANK]) / 10.0)
+    assert query_weight(0.8, peaked) < query_weight(0.8, flat) < 0.8
+    assert query_weight(0.8, flat) == pytest.approx(0.8 * (1 - 0.05) ** 2)
+    # too few passages, no match at all, or an index calibrated before the rule: the weight as calibrated
+    assert query_weight(0.8, peaked[:LEAD_RANK]) == query_weight(0.8, np.zeros(7)) == 0.8
+    assert query_weight(0.8, peaked, lead_power=0.0) == 0.8
+
+
+def test_an_index_calibrated_before_the_lead_rule_keeps_one_weight_for_every_query():
+    from vecsearch.storage.manifest import Fusion
+
+    assert Fusion().lead_power == 0.0
+    assert Fusion(**{"method": "rrf", "dense_weight": 0.5, "feedback_passages": 3, "default_mode": "hybrid"}).lead_power == 0.0

@@ -19,7 +19,7 @@ from .corpus import (
     iter_documents,
 )
 from .errors import VecsearchError
-from .search.fusion import fuse, with_feedback
+from .search.fusion import fuse, query_weight, with_feedback
 from .search.lexical import LexicalIndex, analyze, stemmer, stopwords_of
 from .search.snippets import Snippet, make_snippet
 from .storage.backends import open_backend, release
@@ -199,8 +199,8 @@ class Retriever:
         elif mode == "lexical":
             rankings = lexical
         else:  # BM25 first; the dense side moved toward its best passages (fusion.py); the two fused
-            weight = self.manifest.fusion.dense_weight
-            rankings = [fuse(d, l, weight) for d, l in zip(dense, lexical)]
+            weight, power = self.manifest.fusion.dense_weight, self.manifest.fusion.lead_power
+            rankings = [fuse(d, l, query_weight(weight, l[1], power)) for d, l in zip(dense, lexical)]
         terms = analyze(queries, self.stopwords)
         return [self._hits(ids, scores, k, SCORE_KINDS[mode], set(words)) for (ids, scores), words in zip(rankings, terms)]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..corpus.pseudoqueries import PseudoQueries, subsample
-from .fusion import FEEDBACK_PASSAGES, fuse, with_feedback
+from .fusion import FEEDBACK_PASSAGES, LEAD_POWER, fuse, query_weight, with_feedback
 from .metrics import document_ranking, reciprocal_rank
 
 WEIGHTS = (0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0)  # for the record: pseudo-query hybrid MRR at each
@@ -44,7 +44,8 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
             for source, ranking in zip(sources, rankings)
         ) / len(sources)
 
-    lexical_rankings = [lexical.search(query, depth)[0] for query in queries]
+    lexical_results = [lexical.search(query, depth) for query in queries]
+    lexical_rankings = [ids for ids, _ in lexical_results]
     dense_rankings = [ids[ids >= 0] for ids in dense_ids]
     scores = {"dense": mrr(dense_rankings), "lexical": mrr(lexical_rankings)}
     # hybrid as searches run it: the dense side with the vectors BM25's best passages moved
@@ -52,7 +53,8 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
     feedback_rankings = [ids[ids >= 0] for ids in feedback_ids]
 
     def hybrid_mrr(weight: float) -> float:
-        return mrr([fuse((d, d), (l, l), weight)[0] for d, l in zip(feedback_rankings, lexical_rankings)])
+        return mrr([fuse((d, d), (ids, ids), query_weight(weight, scores))[0]
+                    for d, (ids, scores) in zip(feedback_rankings, lexical_results)])
 
     relative = scores["dense"] / max(scores["lexical"], 1e-9)
     weight = round(min(relative, 1.0), 3)
@@ -64,6 +66,7 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
         "dense_weight": weight,
         "feedback_passages": FEEDBACK_PASSAGES,
         "default_mode": default_mode,
+        "lead_power": LEAD_POWER,
         "calibration": {
             "queries": len(queries),
             "mrr@10": {mode: round(value, 4) for mode, value in scores.items()},

@@ -14,6 +14,13 @@ three stored vectors. On seed-0 LSTMs (`benchmarks/quality/fusion_weights.py`; C
 distilled, Cranfield self-supervised, Cisi self-supervised), hybrid nDCG@10 at the
 calibrated weight is 0.3945 / 0.3855 / 0.4090, against 0.3694 / 0.3632 / 0.4004 without
 feedback at the previous calibration's weight and 0.3612 / 0.3612 / 0.3889 for BM25.
+
+BM25's confidence, per query: where its best passage scores far above its sixth, the query
+names its answer in words (a known item), and a dense side that disagrees is more often
+wrong than not; the dense weight shrinks there by (1 - lead)^LEAD_POWER, lead being the top
+score's margin over the sixth as a share of it. It lifted hybrid above BM25 on a known-item
+collection where a fixed weight fell below it, and kept the gain on the shared two
+(docs/training.md, "Search modes").
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import numpy as np
 
 RRF_K = 60
 FEEDBACK_PASSAGES = 3
+LEAD_RANK = 5  # BM25's lead: its best passage's score over the one at this (0-based) rank
+LEAD_POWER = 2.0
 
 
 def with_feedback(
@@ -41,6 +50,21 @@ def with_feedback(
         if len(top):
             expanded[row] += vectors_of(top).mean(axis=0)
     return expanded / np.maximum(np.linalg.norm(expanded, axis=1, keepdims=True), 1e-12)
+
+
+def lexical_lead(scores: np.ndarray, rank: int = LEAD_RANK) -> float:
+    """How far BM25's best passage stands above the one at `rank`, as a share of its score
+    (0 when it found fewer, or nothing)."""
+    if len(scores) <= rank or scores[0] <= 0:
+        return 0.0
+    return float((scores[0] - scores[rank]) / scores[0])
+
+
+def query_weight(dense_weight: float, lexical_scores: np.ndarray, lead_power: float = LEAD_POWER) -> float:
+    """The dense weight for one query: less where BM25 is sure of its answer (lead_power 0: unchanged)."""
+    if not lead_power:
+        return dense_weight
+    return dense_weight * (1.0 - lexical_lead(lexical_scores)) ** lead_power
 
 
 def fuse(

@@ -55,6 +55,7 @@ class Fusion:
     dense_weight: float = 1.0
     feedback_passages: int = 0  # 0: the dense side is not moved toward BM25's best passages (older indexes)
     default_mode: str = "hybrid"
+    lead_power: float = 0.0  # 0: one dense weight for every query (older indexes); see search/fusion.py
     calibration: dict | None = None  # the pseudo-queries' scores that chose the above
 
 
