@@ -165,7 +165,7 @@ def test_hybrid_search_moves_the_dense_query_by_bm25s_best_passages_only_where_c
     rankings = [fuse(retriever._dense(v, 100)[0], lexical, fusion.dense_weight) for v in (moved, vector)]
     assert rankings[0][0].tolist() != rankings[1][0].tolist()
     for ids, scores in rankings:
-        assert retriever.search(query, k=10, mode="hybrid") == retriever._hits(ids, scores, 10, "rrf", set(retriever.lexical.terms(query)))
+        assert retriever.search(query, k=10, mode="hybrid") == retriever.hits(ids, scores, 10, "rrf", set(retriever.lexical.terms(query)))
         retriever.manifest.fusion = dataclasses.replace(fusion, feedback_passages=0)  # as calibrated before feedback existed
 
 

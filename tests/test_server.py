@@ -289,3 +289,17 @@ def test_search_filters_by_metadata_and_info_matches_the_cli(tmp_path):
         info = client.get("/info").json()
         printed = json.loads(CliRunner().invoke(main, ["info", "-i", str(index_dir), "--json"]).stdout)
         assert info == printed  # every field `info --json` shows, /info shows too
+
+
+def test_the_response_models_have_exactly_the_fields_of_hit_snippet_and_info(small_index):
+    """The API's models are written out for the OpenAPI schema; this keeps them one fact with the dataclasses."""
+    from dataclasses import fields
+
+    from vecsearch.retriever import Hit
+    from vecsearch.search.snippets import Snippet
+    from vecsearch.serve.server import HitOut, Info, SnippetOut
+
+    assert list(HitOut.model_fields) == [f.name for f in fields(Hit)]
+    assert list(SnippetOut.model_fields) == [f.name for f in fields(Snippet)]
+    with Retriever.load(small_index) as retriever:
+        assert list(Info.model_fields) == list(retriever.info())

@@ -202,7 +202,7 @@ class Retriever:
             weight, power = self.manifest.fusion.dense_weight, self.manifest.fusion.lead_power
             rankings = [fuse(d, l, query_weight(weight, l[1], power)) for d, l in zip(dense, lexical)]
         terms = analyze(queries, self.stopwords)
-        return [self._hits(ids, scores, k, SCORE_KINDS[mode], set(words)) for (ids, scores), words in zip(rankings, terms)]
+        return [self.hits(ids, scores, k, SCORE_KINDS[mode], set(words)) for (ids, scores), words in zip(rankings, terms)]
 
     @property
     def stopwords(self) -> str:
@@ -227,7 +227,7 @@ class Retriever:
                 return []
         [(ids, scores)] = self._dense(vector, max(4 * (k + 1), 100) + len(own), where, allowed)
         keep = ~np.isin(ids, own)
-        return self._hits(ids[keep], scores[keep], k, SCORE_KINDS["dense"])
+        return self.hits(ids[keep], scores[keep], k, SCORE_KINDS["dense"])
 
     def document(self, doc_id: str) -> dict:
         """An indexed document as its passages rebuild it: id, source, metadata, text, and each
@@ -274,9 +274,11 @@ class Retriever:
         keep = ids >= 0
         return [(ids[row][keep[row]], scores[row][keep[row]]) for row in range(len(ids))]
 
-    def _hits(self, ids: np.ndarray, scores: np.ndarray, k: int, score_kind: str = "",
+    def hits(self, ids: np.ndarray, scores: np.ndarray, k: int, score_kind: str = "",
               terms: set[str] | None = None) -> list[Hit]:
-        """Keep each document's best passage, then the top k documents."""
+        """The Hits of a ranking of passages (ids best first, with their scores): each document at
+        its best passage, the top k documents; `terms` (stemmed query words) place the snippet.
+        For rankings made outside `search`, e.g. a fusion of one's own."""
         ids, scores = ids.tolist(), scores.tolist()
         best: dict[str, tuple[int, float]] = {}
         start, chunk = 0, 2 * k

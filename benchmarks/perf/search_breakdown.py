@@ -65,7 +65,7 @@ def main() -> None:
             scores, found = retriever.index.search(vector, 100)
         t3 = time.perf_counter()
         keep = found[0] >= 0
-        retriever._hits(found[0][keep], scores[0][keep], 10)
+        retriever.hits(found[0][keep], scores[0][keep], 10)
         t4 = time.perf_counter()
         for step, (start, end) in zip(steps, ((t0, t1), (t1, t2), (t2, t3), (t3, t4))):
             steps[step].append(end - start)

@@ -31,7 +31,7 @@ from vecsearch import Retriever
 from vecsearch.search.calibration import WEIGHTS
 from vecsearch.model.encoder import RNNEncoder
 from vecsearch.evaluation import document_ranking, load_collection, ndcg, reciprocal_rank
-from vecsearch.search.fusion import fuse, with_feedback
+from vecsearch.search.fusion import fuse, query_weight, with_feedback
 from vecsearch.storage.dense import build_index
 from vecsearch.search.lexical import LexicalIndex
 from vecsearch.corpus.pseudoqueries import PseudoQueries
@@ -58,23 +58,32 @@ def combine(dense: tuple, lexical: tuple, alpha: float, normalise) -> np.ndarray
     return ids[np.lexsort((ids, -fused))]
 
 
+def nearest(retriever, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(passage ids, scores) nearest to one query vector, best first: the dense side of a search."""
+    scores, ids = retriever.index.search(vector, min(DEPTH, retriever.index.ntotal))
+    keep = ids[0] >= 0
+    return ids[0][keep], scores[0][keep]
+
+
 def labelled(retriever, queries, qrels, doc_of) -> dict:
     judged = [q for q in qrels if q in queries]
     vectors = {q: retriever.query_encoder.encode([queries[q]]) for q in judged}
-    dense = {q: retriever._dense(vectors[q], DEPTH)[0] for q in judged}
+    dense = {q: nearest(retriever, vectors[q]) for q in judged}
     lexical = {q: retriever.lexical.search(queries[q], DEPTH) for q in judged}
-    moved = {q: retriever._dense(with_feedback(vectors[q], [lexical[q][0]], retriever.index.vectors), DEPTH)[0]
+    moved = {q: nearest(retriever, with_feedback(vectors[q], [lexical[q][0]], retriever.index.vectors))
              for q in judged}
 
     def score(ranked_ids) -> float:
         """Mean nDCG@10 of a ranking (passage ids, best first) per query."""
         return round(float(np.mean([ndcg(document_ranking(ranked_ids(q), doc_of, 10), qrels[q]) for q in judged])), 4)
 
-    calibrated = retriever.manifest.fusion.dense_weight
+    calibrated, power = retriever.manifest.fusion.dense_weight, retriever.manifest.fusion.lead_power
     result = {"dense": score(lambda q: dense[q][0]), "lexical": score(lambda q: lexical[q][0]),
               "dense_with_feedback": score(lambda q: moved[q][0]),
-              "hybrid_at_calibrated_weight": score(lambda q: fuse(moved[q], lexical[q], calibrated)[0]),
+              "hybrid_at_calibrated_weight": score(lambda q: fuse(moved[q], lexical[q], query_weight(calibrated, lexical[q][1], power))[0]),
               "rrf_feedback": {str(w): score(lambda q: fuse(moved[q], lexical[q], w)[0]) for w in WEIGHTS},
+              "rrf_feedback_by_lead": {str(w): score(lambda q: fuse(moved[q], lexical[q], query_weight(w, lexical[q][1]))[0])
+                                       for w in WEIGHTS},
               "rrf": {str(w): score(lambda q: fuse(dense[q], lexical[q], w)[0]) for w in WEIGHTS}}
     for name, normalise in NORMALISATIONS.items():
         result[name] = {str(a): score(lambda q: combine(dense[q], lexical[q], a, normalise)) for a in ALPHAS}
