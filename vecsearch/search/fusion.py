@@ -10,10 +10,7 @@ vector is moved toward the mean of the vectors of BM25's top `FEEDBACK_PASSAGES`
 q' = q + mean(v_1..v_m), renormalised. The RNN then searches for what those passages are
 about as well as for the query's words, and the two sides of the fusion disagree less
 often by accident. It costs no extra search: BM25 runs first, and the dense side reads
-three stored vectors. On seed-0 LSTMs (`benchmarks/quality/fusion_weights.py`; Cranfield
-distilled, Cranfield self-supervised, Cisi self-supervised), hybrid nDCG@10 at the
-calibrated weight is 0.3945 / 0.3855 / 0.4090, against 0.3694 / 0.3632 / 0.4004 without
-feedback at the previous calibration's weight and 0.3612 / 0.3612 / 0.3889 for BM25.
+three stored vectors (what it gains: `benchmarks/quality/fusion_weights.py`, docs/training.md).
 
 BM25's confidence, per query: where its best passage scores far above its sixth, the query
 names its answer in words (a known item), and a dense side that disagrees is more often

@@ -3,15 +3,13 @@
 Exact `flat` search for small collections; above `HNSW_THRESHOLD` passages an
 approximate graph index (`hnsw`) is chosen; `ivf` is available on request.
 
-An encoder's unit vectors crowd into a narrow cone: at 100k passages of the LSTM's,
-their mean vector has norm 0.75 and two passages a cosine of 0.57 on average, and an
-HNSW graph over them found 0.897 of the exact top 10 of real queries at efSearch 160.
-The graph therefore holds each vector minus the vectors' mean μ, which spreads them
-out (0.927 at the same efSearch) without changing any ranking: q·(d − μ) = q·d − q·μ,
+An encoder's unit vectors crowd into a narrow cone (their mean has a norm near 0.75), where
+an HNSW graph finds fewer true neighbours. The graph therefore holds each vector minus the
+vectors' mean μ, which spreads them out without changing any ranking: q·(d − μ) = q·d − q·μ,
 and q·μ is the same for every passage of a query. `DenseIndex` adds q·μ back to the
 scores and μ back to reconstructed vectors, so callers see cosines and the original
-vectors. (Centring the queries too would change the rankings, and measured slightly
-worse: Cranfield nDCG@10 0.306 against 0.310.)
+vectors. Centring the queries too would change the rankings. Figures:
+benchmarks/results/ann_options.md.
 """
 
 from __future__ import annotations
@@ -29,15 +27,13 @@ INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 HNSW_THRESHOLD = 50_000
 FILENAME = "dense.faiss"
 OFFSET_FILENAME = "dense.offset.npy"  # μ, for an index that stores vectors minus μ
-# On 100k passages of LSTM vectors (centred) and 300 real queries, recall@10 against exact
-# search at efSearch 160 was 0.927 / 0.942 / 0.961 / 0.959 with 32 / 48 / 64 / 96
-# neighbours per node, at 0.70 / 0.89 / 0.91 / 1.07 ms per search (ann_options.py).
+# The graph's settings, chosen on 100k LSTM vectors and real queries for recall@10 against
+# exact search per millisecond (benchmarks/perf/ann_options.py, results/ann_options.md): 64
+# neighbours per node; the graph walked over the vectors reduced by PCA to half their
+# dimension, its candidates re-ranked by float16 copies of the whole vectors (as good, and
+# faster to search and to build).
 HNSW_NEIGHBOURS = 64
-HNSW_EF_CONSTRUCTION = 200  # with 80, RNN vectors at 100k had recall@10 0.92 at efSearch 128
-# The graph is walked over the vectors reduced by PCA to half their dimension, and its
-# candidates re-ranked by float16 copies of the whole vectors: at 100k LSTM vectors, recall@10
-# 0.956 at efSearch 192 in 0.64-0.65 ms, against 0.958 in 0.87-0.89 ms for the whole
-# vectors at efSearch 160, and built in 24 s against 37 s (ann_options.py).
+HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 192
 # A filter keeping at most this many passages is searched exactly over them (their vectors
 # read back and scored); a broader one by searching deeper and dropping the rest.
@@ -153,8 +149,7 @@ def build_index(vectors: np.ndarray, index_type: str) -> DenseIndex:
 
 def _reduced_graph(dim: int) -> faiss.IndexRefine:
     """An HNSW graph over the vectors projected by PCA to dim/2, whose candidates are re-ranked
-    by the whole vectors. Both keep float16 codes: at 100k RNN vectors, recall@10 as with
-    float32 (0.9711 against 0.9714 at efSearch 192 for a graph of whole vectors)."""
+    by the whole vectors. Both keep float16 codes, at float32's recall (results/ann_options.md)."""
     graph = faiss.IndexHNSWSQ(dim // 2, faiss.ScalarQuantizer.QT_fp16, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
     graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     walk = faiss.IndexPreTransform(faiss.PCAMatrix(dim, dim // 2), graph)

@@ -65,13 +65,10 @@ def load_teacher(spec: str | os.PathLike):
         raise VecsearchError(f"cannot load the teacher in {spec}: {error}") from None
 
 
-# Distillation gains from more steps than the usual rule, which bfloat16 forward passes
-# pay for: on Cranfield (seed 0), 1,200 steps took 288 s against 343 s for 800 in float32,
-# and dense nDCG@10 rose from 0.335 to 0.343 (self-supervised training did not gain: 0.310).
+# Distillation gains from more steps than the usual rule, which bfloat16 forward passes pay
+# for; windows of passages halve a step's cost, so the steps are doubled (docs/training.md,
+# "Distillation").
 BFLOAT16_STEPS = 1.5
-# Windows of passages halve a step's cost, and the steps are doubled: on Cranfield (seed
-# 0, bfloat16) 2,400 steps on 96-word windows took 253 s and reached 0.358, against 184 s
-# and 0.343 for 1,200 steps on whole passages, and 360 s and 0.351 for 2,400 of them.
 WINDOW_STEPS = 2.0
 WINDOWS_PER_PASSAGE = 2
 
