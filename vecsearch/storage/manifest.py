@@ -103,15 +103,11 @@ class Manifest:
         for key, kind in (("created", str), ("counts", dict), ("encoder", dict), ("index", dict)):
             if not isinstance(raw.get(key), kind):
                 raise _Damaged(f"no '{key}' section" if key not in raw else f"its '{key}' section is malformed")
-        values["counts"] = _section(Counts, raw["counts"], "counts")
-        values["index"] = _section(IndexSettings, raw["index"], "index")
-        if isinstance(raw.get("passages"), dict):
-            values["passages"] = _section(PassageSettings, raw["passages"], "passages")
-        if isinstance(raw.get("fusion"), dict) and raw["fusion"]:
-            values["fusion"] = _section(Fusion, raw["fusion"], "fusion")
-        elif "fusion" in values:
-            del values["fusion"]
-        if not isinstance(values.get("backend"), dict) or not values["backend"]:
+        for key, kind in _TYPED_SECTIONS.items():  # a section that is not a dict: its defaults
+            section = values.pop(key, None)
+            if isinstance(section, dict):
+                values[key] = _section(kind, section, key)
+        if not (isinstance(values.get("backend"), dict) and values["backend"]):
             values.pop("backend", None)
         extra = {k: v for k, v in raw.items() if k not in known and k not in ("format", "format_version")}
         return cls(**values, extra=extra)
@@ -127,6 +123,9 @@ class Manifest:
 
     def write(self, version_dir: str | Path) -> None:
         (Path(version_dir) / MANIFEST).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+_TYPED_SECTIONS = {"counts": Counts, "index": IndexSettings, "passages": PassageSettings, "fusion": Fusion}
 
 
 class _Damaged(Exception):
