@@ -28,15 +28,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from base_sources import SOURCES  # noqa: E402
+# beside this script, whose folder Python puts first on sys.path
+from base_sources import SOURCES
 
-from vecsearch.training.distillation import distillation_loss, load_teacher  # noqa: E402
-from vecsearch.model.encoder import EncoderConfig, RNNEncoder, pad_batch  # noqa: E402
-from vecsearch.corpus.pseudoqueries import PseudoQueries  # noqa: E402
-from vecsearch.model.tokenizer import PAD_ID  # noqa: E402
-from vecsearch.training.config import TrainConfig  # noqa: E402
-from vecsearch.training.loop import forward_precision, optimize  # noqa: E402
+from vecsearch.corpus.pseudoqueries import PseudoQueries
+from vecsearch.model.encoder import EncoderConfig, RNNEncoder, pad_batch
+from vecsearch.model.tokenizer import PAD_ID
+from vecsearch.training.config import TrainConfig
+from vecsearch.training.distillation import distillation_loss, load_teacher
+from vecsearch.training.loop import forward_precision, optimize
 
 log = logging.getLogger("build_base")
 
@@ -144,7 +144,7 @@ def main() -> None:
     with torch.no_grad():
         encoder.embedding.weight.copy_(torch.from_numpy(teacher_embeddings(teacher, args.embed_dim)))
         encoder.embedding.weight[PAD_ID].zero_()
-    del teacher
+    teacher = None  # frees it before the student trains
     train = TrainConfig(steps=args.steps, batch_size=args.batch, learning_rate=args.lr,
                         bfloat16=RNNEncoder.runs_faster_in_bfloat16("lstm"))
     log.info("student %s, %d parameters, bfloat16 forward passes: %s",
