@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.tables import DATA, RESULTS, markdown_table  # noqa: E402
+from benchmarks.tables import DATA, RESULTS, markdown_table
 
-from vecsearch.evaluation import load_collection, run_eval  # noqa: E402
-from vecsearch.training.config import TrainConfig  # noqa: E402
+from vecsearch.evaluation import load_collection, run_eval
+from vecsearch.training.config import TrainConfig
 
 ARMS = {"base": {"adapt": "no"}, "adapted": {"adapt": "yes"}, "scratch": {"base": "none"}, "default": {}}
 
@@ -92,7 +91,7 @@ def write_table(rows: list[dict], path: Path) -> None:
     order = {"50": 0, "200": 1, "1000": 2, "all": 3}
     table = []
     for (collection, size, arm), runs in sorted(groups.items(), key=lambda g: (g[0][0], order.get(g[0][1], 9), g[0][2])):
-        cell = lambda key: (f"{np.mean([r[key] for r in runs]):.3f}" + (  # noqa: E731
+        cell = lambda key, runs=runs: (f"{np.mean([r[key] for r in runs]):.3f}" + (
             f" ({min(r[key] for r in runs):.3f}-{max(r[key] for r in runs):.3f})" if len(runs) > 1 else ""))
         modes = ",".join(sorted({r["default_mode"] for r in runs}))
         table.append([collection, size, arm, len(runs), runs[0]["queries"], cell("dense"), cell("hybrid"),

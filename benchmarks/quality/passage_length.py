@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.quality.quality import teacher_reference  # noqa: E402
+from benchmarks.quality.quality import teacher_reference
 
 
 def main() -> None:

@@ -14,16 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.tables import DATA, RESULTS, chart, save_chart  # noqa: E402
+from benchmarks.tables import DATA, RESULTS, chart, save_chart
 
-from vecsearch.corpus import PASSAGE_WORDS  # noqa: E402
-from vecsearch.evaluation import document_ranking, load_collection, run_eval, score_run  # noqa: E402
+from vecsearch.corpus import PASSAGE_WORDS
+from vecsearch.evaluation import document_ranking, load_collection, run_eval, score_run
 
 DEFAULT_DATA = DATA
 TEACHER = "all-MiniLM-L6-v2"
@@ -49,7 +48,7 @@ def teacher_reference(data_dir: Path, passage_words: int = PASSAGE_WORDS) -> dic
     query_vectors = teacher.encode([queries[q] for q in query_ids], batch_size=64, normalize_embeddings=True)
     lexical = LexicalIndex.build(texts)
 
-    nearest = lambda vector: np.argsort(-(passage_vectors @ vector), kind="stable")[:400]  # noqa: E731
+    nearest = lambda vector: np.argsort(-(passage_vectors @ vector), kind="stable")[:400]
     dense_run, hybrid_run, feedback_run, lexical_run = {}, {}, {}, {}
     for qid, vector in zip(query_ids, query_vectors):
         dense_ids = nearest(vector)
@@ -61,7 +60,7 @@ def teacher_reference(data_dir: Path, passage_words: int = PASSAGE_WORDS) -> dic
         moved_ids = nearest(moved)
         fused = fuse((moved_ids, moved_ids), (lexical_ids, lexical_scores))[0]
         feedback_run[qid] = document_ranking(fused, doc_of)
-    rounded = lambda metrics: {k: round(v, 4) for k, v in metrics.items()}  # noqa: E731
+    rounded = lambda metrics: {k: round(v, 4) for k, v in metrics.items()}
     return {
         "dense": rounded(score_run(dense_run, qrels)),
         "hybrid": rounded(score_run(hybrid_run, qrels)),
@@ -115,7 +114,7 @@ def write_table(results: dict, path: Path) -> None:
         "| collection | track | seed | dense | hybrid | lexical (BM25) | default mode | dense weight | train s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    fmt = lambda m: f"{m['ndcg@10']:.3f} / {m['recall@100']:.3f} / {m['mrr@10']:.3f}"  # noqa: E731
+    fmt = lambda m: f"{m['ndcg@10']:.3f} / {m['recall@100']:.3f} / {m['mrr@10']:.3f}"
     for row in results["runs"]:
         systems = row["systems"]
         lines.append(
@@ -123,8 +122,8 @@ def write_table(results: dict, path: Path) -> None:
             f"| {fmt(systems['lexical'])} | {row['default_mode']} | {row['fusion']['dense_weight']} | {row['seconds']['train']:.0f} |"
         )
     if results["reference"]:
-        lines += ["", "Teacher reference (all-MiniLM-L6-v2 on the same passages; hybrid = RRF with BM25, weight 1, "
-                  "without and with the query vector moved toward BM25's top 3 passages):", "",
+        lines += ["", ("Teacher reference (all-MiniLM-L6-v2 on the same passages; hybrid = RRF with BM25, weight 1, "
+                   "without and with the query vector moved toward BM25's top 3 passages):"), "",
                   "| collection | dense | hybrid | hybrid with feedback | teacher encode s |", "|---|---|---|---|---|"]
         for name, ref in results["reference"].items():
             feedback = fmt(ref["hybrid_feedback"]) if "hybrid_feedback" in ref else "-"
