@@ -1,3 +1,4 @@
+import io
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from vecsearch.corpus import (
     content_hash,
     iter_documents,
     read_corpus,
+    read_stdin,
     split_passages,
 )
 from vecsearch.errors import VecsearchError
@@ -57,6 +59,14 @@ def test_record_files_hold_one_document_per_record(tmp_path, fmt):
     assert found[1].text == "shock waves"
     assert all(d.source == f"data.{fmt}" for d in found)
     assert not report.skipped
+
+
+def test_stdin_records_read_as_a_jsonl_file_reads_them(tmp_path):
+    records = [{"id": "x1", "title": "Heat", "text": "transfer in slabs"}, {"id": "x2", "title": "", "text": "shock waves"}]
+    write_records(tmp_path / "data.jsonl", records, "jsonl")
+    from_file, _ = documents(tmp_path)
+    from_stdin = read_stdin(io.StringIO((tmp_path / "data.jsonl").read_text()))
+    assert [(d.id, d.text) for d in from_stdin] == [(d.id, d.text) for d in from_file]
 
 
 def test_text_field_option_and_generated_ids(tmp_path):

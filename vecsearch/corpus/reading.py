@@ -221,8 +221,16 @@ def read_stdin(stream, text_field: str = "text", report: CorpusReport | None = N
             continue
         if all(record.get(f) in (None, "") for f in ID_FIELDS):
             record = {**record, "id": f"stdin#{number}"}
-        records.append({"source": "stdin", **record})
+        records.append({"source": "stdin", **record, text_field: _with_title(record, record[text_field])})
     return list(documents_from(records, text_field, None, report))
+
+
+def _with_title(record: dict, text: str) -> str:
+    """A record's text with its "title" field in front (BEIR corpora keep the title apart), once."""
+    title = record.get("title")
+    if isinstance(title, str) and title.strip() and not text.startswith(title):
+        return f"{title.strip()}\n\n{text}"
+    return text
 
 
 def _walk(root: Path, report: CorpusReport, chosen=None) -> Iterator[tuple[Path, str]]:
@@ -407,9 +415,7 @@ def _read_record_file(
                 reason = "empty" if isinstance(text, str) else _not_text(record, text_field)
                 report.skip(f"{relative}:{where}", reason, source=relative)
                 continue
-            title = record.get("title")
-            if isinstance(title, str) and title.strip() and not text.startswith(title):
-                text = f"{title.strip()}\n\n{text}"
+            text = _with_title(record, text)
             doc_id = next((str(record[f]) for f in ID_FIELDS if record.get(f) not in (None, "")), None)
             metadata = record_metadata(record, text_field)
             yield Document(doc_id or f"{relative}#{where}", text, relative, content_hash(text, metadata), metadata)
