@@ -94,8 +94,10 @@ def write_table(rows: list[dict], path: Path) -> None:
         cell = lambda key, runs=runs: (f"{np.mean([r[key] for r in runs]):.3f}" + (
             f" ({min(r[key] for r in runs):.3f}-{max(r[key] for r in runs):.3f})" if len(runs) > 1 else ""))
         modes = ",".join(sorted({r["default_mode"] for r in runs}))
-        table.append([collection, size, arm, len(runs), runs[0]["queries"], cell("dense"), cell("hybrid"),
-                      cell("lexical"), f"{modes}: {cell('default')}", f"{np.mean([r['seconds'] for r in runs]):.0f}"])
+        queries = sorted({r["queries"] for r in runs})  # a slice of each seed holds other documents
+        queried = f"{queries[0]}-{queries[-1]}" if len(queries) > 1 else str(queries[0])
+        table.append([collection, size, arm, len(runs), queried, cell("dense"), cell("hybrid"), cell("lexical"),
+                      f"{modes}: {cell('default')}", f"{np.mean([r['seconds'] for r in runs]):.0f}"])
     headers = ["collection", "docs", "arm", "seeds", "queries", "dense nDCG@10", "hybrid", "lexical (BM25)",
                "default mode", "build+eval s"]
     path.write_text("# The base encoder by corpus size\n\nCommand: `python -m benchmarks.quality.base_encoder` "

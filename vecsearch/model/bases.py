@@ -24,8 +24,8 @@ DEFAULT = "default"
 NONE = "none"
 ADAPT_CHOICES = ("auto", "yes", "no")
 # Adapting paid on slices of ~1,150-1,350 passages of both shared collections; below, its gain
-# was small and mixed, and its training would be most of the build's time
-# (benchmarks/results/base_encoder.md).
+# was small (and on the demo's natural questions a loss) for a build many times longer
+# (docs/training.md, "The base encoder"; benchmarks/results/base_encoder.md).
 ADAPT_MIN_PASSAGES = 1_000
 
 
