@@ -77,6 +77,24 @@ def test_eval_reports_every_system(tmp_path):
     assert {"train", "index", "query_dense"} <= set(report["seconds"])
 
 
+def test_the_ablation_benchmark_reports_a_setting_against_the_typed_manifest(tmp_path):
+    """benchmarks/quality/ablation.py reads the manifest's fusion as its dataclass (it broke once on a dict lookup)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    documents = collection_documents()[:60]
+    queries = {"q1": documents[0]["title"], "q2": documents[1]["title"]}
+    write_collection(tmp_path / "tiny", documents, queries, {"q1": {documents[0]["_id"]: 1}, "q2": {documents[1]["_id"]: 1}})
+    setting = json.dumps({"base": "none", "steps": 5, "hidden_dim": 16, "embed_dim": 16})
+    done = subprocess.run([sys.executable, "-m", "benchmarks.quality.ablation", str(tmp_path / "tiny"), setting],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(report["ndcg@10"]) == {"dense", "hybrid", "lexical"} and report["steps"] == 5
+    assert report["fusion"]["default_mode"] in ("hybrid", "lexical") and set(report["calibration"]) == {"dense", "lexical", "hybrid"}
+
+
 def test_eval_refuses_a_folder_that_is_not_a_collection(tmp_path):
     result = CliRunner().invoke(main, ["eval", str(tmp_path)])
     assert result.exit_code == 1 and "not a BEIR collection" in result.stderr

@@ -45,7 +45,7 @@ def build(passages: int, work: Path) -> dict:
         "peak_rss_mib": round(usage.ru_maxrss / 1024),  # Linux reports KiB
         "phases": {phase: manifest["timings"].get(phase) for phase in PHASES},
         "index_type": manifest["index"]["type"],
-        "train_steps": manifest["training"]["steps"],
+        "train_steps": (manifest["training"] or {}).get("steps"),  # None: the base as it is
         "index_dir": str(index_dir),
     }
 

@@ -1,12 +1,14 @@
 """Run `vecsearch eval` with settings that the CLI does not expose, for ablations.
 
-    python -m benchmarks.quality.ablation ../shared/data/cranfield '{"teacher_weight": 0}' '{"cell": "lstm"}'
+    python -m benchmarks.quality.ablation ../shared/data/cranfield '{"teacher_weight": 0}' '{"base": "none", "cell": "gru"}'
     python -m benchmarks.quality.ablation ../shared/data/cranfield \
         '{"teacher": "all-MiniLM-L6-v2", "distil_negatives": true, "lexical_share": 0.3}'
 
-Keys of TrainConfig go to training, keys of EncoderConfig to the encoder, "teacher" picks
-the distillation track, "passage_words" sets the passage length, and "model" (an encoder
-from `vecsearch train`) skips training: e.g. one encoder at several passage lengths,
+Keys of TrainConfig go to training, keys of EncoderConfig to the encoder (with "base": "none":
+the base encoder has its own shape), "base" and "adapt" choose the start as `--base` and
+`--adapt` do, "teacher" picks the distillation track, "passage_words" sets the passage
+length, and "model" (an encoder from `vecsearch train`) skips training: e.g. one encoder at
+several passage lengths,
 
     python -m benchmarks.quality.ablation ../shared/data/cisi '{"model": "M", "passage_words": 128}' '{"model": "M", "passage_words": 192}'
 
@@ -26,7 +28,7 @@ from vecsearch.retriever import Retriever
 from vecsearch.training.config import TrainConfig
 
 encoder_fields = {f.name for f in dataclasses.fields(EncoderConfig)}
-build_fields = {"teacher", "passage_words", "model"}
+build_fields = {"teacher", "passage_words", "model", "base", "adapt"}
 corpus, queries, qrels = load_collection(sys.argv[1])
 for setting in sys.argv[2:] or ["{}"]:
     overrides = json.loads(setting)
@@ -46,7 +48,7 @@ for setting in sys.argv[2:] or ["{}"]:
         retriever.close()
     print(json.dumps({"setting": overrides, "ndcg@10": {name: system["ndcg@10"] for name, system in systems.items()},
                       "systems": systems, "hybrid_ndcg@10_by_weight": by_weight,
-                      "fusion": {k: fusion[k] for k in ("dense_weight", "default_mode")},
-                      "calibration": fusion["calibration"]["mrr@10"],
+                      "fusion": {"dense_weight": fusion.dense_weight, "default_mode": fusion.default_mode},
+                      "calibration": (fusion.calibration or {}).get("mrr@10"),
                       "train_seconds": training.get("seconds"), "steps": training.get("steps"),
                       "timings": timings}), flush=True)
