@@ -2,6 +2,9 @@
 
 import dataclasses
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -60,12 +63,18 @@ def write_collection(folder, documents, queries, qrels):
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
 
 
-def test_eval_reports_every_system(tmp_path):
+@pytest.fixture
+def tiny_collection(tmp_path):
+    """60 documents, each of two queries (a document's title) judged on its own document."""
     documents = collection_documents()[:60]
     queries = {"q1": documents[0]["title"], "q2": documents[1]["title"]}
     qrels = {"q1": {documents[0]["_id"]: 2}, "q2": {documents[1]["_id"]: 1}}
     write_collection(tmp_path / "tiny", documents, queries, qrels)
-    result = CliRunner().invoke(main, ["eval", str(tmp_path / "tiny"), "--base", "none", "--steps", "20", "--hidden", "32",
+    return tmp_path / "tiny"
+
+
+def test_eval_reports_every_system(tiny_collection):
+    result = CliRunner().invoke(main, ["eval", str(tiny_collection), "--base", "none", "--steps", "20", "--hidden", "32",
                                        "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -77,17 +86,10 @@ def test_eval_reports_every_system(tmp_path):
     assert {"train", "index", "query_dense"} <= set(report["seconds"])
 
 
-def test_the_ablation_benchmark_reports_a_setting_against_the_typed_manifest(tmp_path):
+def test_the_ablation_benchmark_reports_a_setting_against_the_typed_manifest(tiny_collection):
     """benchmarks/quality/ablation.py reads the manifest's fusion as its dataclass (it broke once on a dict lookup)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    documents = collection_documents()[:60]
-    queries = {"q1": documents[0]["title"], "q2": documents[1]["title"]}
-    write_collection(tmp_path / "tiny", documents, queries, {"q1": {documents[0]["_id"]: 1}, "q2": {documents[1]["_id"]: 1}})
     setting = json.dumps({"base": "none", "steps": 5, "hidden_dim": 16, "embed_dim": 16})
-    done = subprocess.run([sys.executable, "-m", "benchmarks.quality.ablation", str(tmp_path / "tiny"), setting],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.quality.ablation", str(tiny_collection), setting],
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])

@@ -3,8 +3,8 @@
 The questions (benchmarks/data/demo_questions.json) are worded the way a newcomer asks,
 mostly without the topic's own words; each names the topic(s) that answer it. Scores
 vecsearch's default mode, dense, lexical and hybrid, with the index built by default
-settings (and, as configs, with the base adapted to the demo, or from scratch), beside all-MiniLM-L6-v2 over the same
-passages (exact search, each document at its best passage). Writes
+settings (and, as configs, with the base adapted to the demo, or from scratch), beside
+all-MiniLM-L6-v2 over the same passages (exact search, each document at its best passage). Writes
 benchmarks/results/demo_questions.md and .json.
 
     python examples/python_docs.py corpus/python-docs
@@ -52,17 +52,14 @@ def minilm_rankings(corpus: Path, questions: list[dict]) -> list[list[str]]:
     return [document_ranking(np.argsort(-(vectors @ v), kind="stable"), doc_of, 10) for v in queries]
 
 
-CONFIGS = {"adapted": {"adapt": "yes"}}  # other configs name a base: default, none or a folder
-
-
-def trains(config: str) -> bool:
-    return config in ("none", "adapted")
+# The configs that train, and how each builds; any other config names a base (default or a folder).
+TRAINING_CONFIGS = {"none": {"base": "none"}, "adapted": {"adapt": "yes"}}
 
 
 def vecsearch_rankings(corpus: Path, questions: list[dict], config: str, seed: int) -> tuple[dict, dict]:
     from vecsearch.training.config import TrainConfig
 
-    settings = CONFIGS.get(config, {"base": config})
+    settings = TRAINING_CONFIGS.get(config, {"base": config})
     with tempfile.TemporaryDirectory(prefix="vecsearch-demo-") as index_dir:
         started = time.perf_counter()
         retriever = Retriever.build(corpus, index_dir, train_config=TrainConfig(seed=seed), show_progress=False, **settings)
@@ -85,7 +82,7 @@ def main() -> None:
     questions = json.loads(QUESTIONS.read_text())
     rows, details = [], {}
     for config in args.configs:
-        for seed in args.seeds if trains(config) else args.seeds[:1]:
+        for seed in args.seeds if config in TRAINING_CONFIGS else args.seeds[:1]:
             rankings, extra = vecsearch_rankings(args.corpus, questions, config, seed)
             for name, ranking in rankings.items():
                 rows.append({"system": f"vecsearch {config} seed={seed}", "mode": name, **score(ranking, questions), **extra})
