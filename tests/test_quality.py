@@ -104,7 +104,7 @@ def test_eval_refuses_a_folder_that_is_not_a_collection(tmp_path):
 
 def test_a_bad_teacher_is_a_clear_error(tmp_path):
     pytest.importorskip("sentence_transformers")
-    from vecsearch.training.distillation import load_teacher
+    from vecsearch.training.teacher import load_teacher
 
     with pytest.raises(VecsearchError, match="not a folder holding a sentence-transformers model"):
         load_teacher(tmp_path)

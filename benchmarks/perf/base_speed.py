@@ -22,7 +22,7 @@ from benchmarks.tables import DATA, RESULTS, markdown_table  # noqa: E402
 
 from vecsearch.model.bases import BASE_DIR  # noqa: E402
 from vecsearch.corpus import read_corpus  # noqa: E402
-from vecsearch.training.distillation import load_teacher  # noqa: E402
+from vecsearch.training.teacher import load_teacher  # noqa: E402
 from vecsearch.model.encoder import RNNEncoder  # noqa: E402
 from vecsearch.indexing import encoding_precision  # noqa: E402
 

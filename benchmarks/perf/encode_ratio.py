@@ -13,7 +13,7 @@ import time
 import torch
 
 from vecsearch.corpus import read_corpus
-from vecsearch.training.distillation import load_teacher
+from vecsearch.training.teacher import load_teacher
 from vecsearch.model.encoder import EncoderConfig, RNNEncoder
 from vecsearch.model.tokenizer import train_tokenizer
 

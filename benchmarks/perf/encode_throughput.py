@@ -169,7 +169,7 @@ def roofline(config: EncoderConfig, best: dict, steps: int, peak_square: float, 
 def measure_minilm(texts) -> dict:
     """MiniLM in float32 (`minilm`) and under bfloat16 autocast (`minilm_bfloat16`)."""
     try:
-        from vecsearch.training.distillation import load_teacher
+        from vecsearch.training.teacher import load_teacher
 
         model = load_teacher("all-MiniLM-L6-v2")
     except Exception as error:  # the [bench] extra is not installed

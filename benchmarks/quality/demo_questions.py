@@ -42,7 +42,7 @@ def score(rankings: list[list[str]], questions: list[dict]) -> dict:
 
 
 def minilm_rankings(corpus: Path, questions: list[dict]) -> list[list[str]]:
-    from vecsearch.training.distillation import load_teacher
+    from vecsearch.training.teacher import load_teacher
 
     _, passages = read_corpus(corpus)
     teacher = load_teacher("all-MiniLM-L6-v2")

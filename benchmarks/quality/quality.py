@@ -33,7 +33,7 @@ def teacher_reference(data_dir: Path, passage_words: int = PASSAGE_WORDS) -> dic
     plain and as the product's hybrid runs it (the query vector moved toward BM25's top passages
     first); BM25 alone on those passages too."""
     from vecsearch.corpus import read_corpus
-    from vecsearch.training.distillation import load_teacher
+    from vecsearch.training.teacher import load_teacher
     from vecsearch.search.fusion import fuse, with_feedback
     from vecsearch.search.lexical import LexicalIndex
 

@@ -117,8 +117,9 @@ def fit(
     a tokenizer on them and train a new one.
 
     `encoder_config` overrides fields of EncoderConfig (cell, hidden_dim, ...) of a new
-    encoder. With `teacher` (a sentence-transformers folder) the encoder is distilled from
-    it; otherwise it is trained self-supervised with BM25 as teacher.
+    encoder. With `teacher` (a sentence-transformers folder or the bundled one's name, as
+    teacher.resolve_teacher settles it) the encoder is distilled from it; otherwise it is
+    trained self-supervised with BM25 as teacher.
     """
     rows = subsample(len(passages), config.max_passages, config.seed)
     if len(rows) < len(passages):
@@ -132,7 +133,8 @@ def fit(
         tokenizer = train_tokenizer(passages)
         student_config = EncoderConfig(**{**(encoder_config or {}), "vocab_size": tokenizer.get_vocab_size()})
     if teacher is not None:
-        from .distillation import distil_encoder, load_teacher
+        from .distillation import distil_encoder
+        from .teacher import load_teacher
 
         return distil_encoder(
             passages, doc_ids, student_config, tokenizer, load_teacher(teacher), config, lexical, show_progress, base
