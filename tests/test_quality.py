@@ -149,6 +149,47 @@ def test_fit_trains_on_a_sample_when_the_corpus_is_large(small_corpus):
     assert sampled.config.vocab_size < full.config.vocab_size
 
 
+class CountingTeacher:
+    """A tiny stand-in teacher: hashed bags of words, counting the texts it embeds."""
+
+    def __init__(self, dimension: int = 384):
+        self.dimension, self.embedded = dimension, 0
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self.dimension
+
+    def encode(self, texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False):
+        import zlib
+
+        import numpy as np
+
+        self.embedded += len(texts)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                vectors[row, zlib.crc32(word.encode()) % self.dimension] += 1.0
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+
+def test_distillation_embeds_only_a_sample_of_a_large_corpus(small_corpus, monkeypatch):
+    from vecsearch.corpus import read_corpus
+    from vecsearch.model.bases import BASE_DIR
+    from vecsearch.model.encoder import RNNEncoder
+    from vecsearch.training import distillation, teacher
+    from vecsearch.training.config import TrainConfig
+    from vecsearch.training.self_supervised import fit
+
+    stand_in = CountingTeacher()
+    monkeypatch.setattr(teacher, "load_teacher", lambda spec: stand_in)
+    _, passages = read_corpus(small_corpus)
+    texts, doc_ids = [p.text for p in passages], [p.doc_id for p in passages]
+    assert len(texts) > 12
+    _, result = fit(texts, doc_ids, None, TrainConfig(steps=2, batch_size=4, distil_passages=12), teacher="stand-in",
+                    show_progress=False, base=RNNEncoder.load(BASE_DIR))
+    views, queries = distillation.WINDOWS_PER_PASSAGE * 12, distillation.QUERIES_PER_PASSAGE * 12
+    assert stand_in.embedded == views + queries and result.steps == 2 and result.teacher_seconds > 0
+
+
 def test_distillation_mixes_bm25_into_the_target_ranking_and_mines_hard_negatives():
     import numpy as np
     import torch

@@ -25,5 +25,6 @@ class TrainConfig:
     seed: int = 0
     minutes: float | None = None  # stop early once this much time has passed
     max_passages: int = 20_000  # train on a random sample of a larger corpus (bounds time and memory)
+    distil_passages: int = 4_000  # distillation: the teacher embeds (and the student trains on) a sample this large
     bfloat16: bool | None = None  # the encoder's forward passes in bfloat16; None: where encoding uses it (see forward_precision)
     adapt_learning_rate: float = 3e-3  # when continuing a base encoder's training (1e-3 adapted less: docs/training.md)

@@ -121,7 +121,9 @@ def fit(
     teacher.resolve_teacher settles it) the encoder is distilled from it; otherwise it is
     trained self-supervised with BM25 as teacher.
     """
-    rows = subsample(len(passages), config.max_passages, config.seed)
+    # the teacher costs ~20x the student per text: a sample bounds its share of a large corpus's build
+    limit = min(config.max_passages, config.distil_passages) if teacher is not None else config.max_passages
+    rows = subsample(len(passages), limit, config.seed)
     if len(rows) < len(passages):
         passages, doc_ids = [passages[i] for i in rows], [doc_ids[i] for i in rows]
         lexical = None  # it scores the whole corpus; train_encoder builds one over the sample
