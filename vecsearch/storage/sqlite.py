@@ -14,7 +14,7 @@ import numpy as np
 
 from ..corpus import Document, Passage
 from ..errors import VecsearchError
-from .filters import Where, to_sql
+from .filters import Where, by_field, matches
 
 FILENAME = "passages.sqlite"
 SCHEMA = """
@@ -34,6 +34,12 @@ CREATE TABLE passages (
 );
 CREATE INDEX passages_by_document ON passages(doc_id);
 """
+# How where_clause tests json_each's row (type, atom) against a text or a number operand
+_TEXT = "type = 'text'"
+_NUMBER = "type IN ('integer', 'real', 'true', 'false')"  # JSON's true and false are 1 and 0 (atom), as in Python
+_SQL = {"$eq": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_MATCHES = "vecsearch_matches"  # filters.matches, for the documents SQLite's JSON functions cannot read whole
+_ESCAPED_NUL = "\\u0000"  # how json.dumps writes U+0000 in stored metadata
 
 
 def write_store(
@@ -79,6 +85,7 @@ class PassageStore:
             held = "no passages" if last is None else f"passages up to id {last:,}"
             raise VecsearchError(f"{path} is damaged: it holds {held}, the index {passages:,} passages")
         self._metadata_column = "metadata" if "metadata" in columns else "NULL"
+        self.connection.create_function(_MATCHES, 2, _matches_json, deterministic=True)
 
     def _rows(self, query: str, parameters=()) -> list[tuple]:
         try:
@@ -145,7 +152,7 @@ class PassageStore:
         """The ids (ascending) of the passages whose document's metadata satisfies `where`."""
         if self._metadata_column == "NULL":  # a store from before metadata: no document has any
             return np.empty(0, dtype=np.int64)
-        clause, parameters = to_sql(where, "d.metadata")
+        clause, parameters = where_clause(where, "d.metadata")
         rows = self._rows(f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.doc_id WHERE {clause} ORDER BY p.id",
                           parameters)
         return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
@@ -171,6 +178,47 @@ class PassageStore:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def where_clause(where: Where, column: str) -> tuple[str, list]:
+    """A WHERE clause selecting the rows whose JSON object `column` satisfies `where` as
+    filters.matches does, with its parameters.
+
+    Each field is looked up with json_each, whose keys are decoded (a path such as $."a\\b"
+    misses keys that JSON escapes), and compared only with values of the operand's kind
+    (json_type: json_extract alone compares 1965 with "unknown", or with a list as JSON text).
+    SQLite's JSON functions cut text at an escaped NUL, so a document whose metadata holds one
+    is checked in Python instead (rare, and found by one instr per row)."""
+    clauses, parameters = [], []
+    for name, conditions in by_field(where):
+        tests, values = [], []
+        for operator, operand in conditions:
+            test, operands = _condition(operator, operand)
+            tests.append(test)
+            values += operands
+        clauses.append(f"EXISTS (SELECT 1 FROM json_each({column}) WHERE key = ? AND {' AND '.join(tests)})")
+        parameters += [name, *values]
+    native = " AND ".join(clauses) or "1"
+    return (f"CASE WHEN instr({column}, ?) THEN {_MATCHES}({column}, ?) ELSE ({native}) END",
+            [_ESCAPED_NUL, json.dumps(where), *parameters])
+
+
+def _condition(operator: str, operand) -> tuple[str, list]:
+    """One operator's test of json_each's row (type, atom), with its parameters: text operands
+    against text values, numbers and booleans against numbers and booleans."""
+    options = operand if operator == "$in" else [operand]
+    alternatives, parameters = [], []
+    for kind_test, values in ((_TEXT, [v for v in options if isinstance(v, str)]),
+                              (_NUMBER, [v for v in options if not isinstance(v, str)])):
+        if values:
+            comparison = f"IN ({','.join('?' * len(values))})" if operator == "$in" else f"{_SQL[operator]} ?"
+            alternatives.append(f"({kind_test} AND atom {comparison})")
+            parameters += values
+    return "(" + " OR ".join(alternatives) + ")", parameters
+
+
+def _matches_json(metadata: str | None, where: str) -> bool:
+    return matches(_parse(metadata), json.loads(where))
 
 
 def _json(metadata: dict | None) -> str | None:

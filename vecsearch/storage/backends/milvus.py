@@ -37,7 +37,7 @@ import numpy as np
 
 from ...corpus import Document, Passage
 from ...errors import VecsearchError
-from ..filters import to_milvus
+from ..filters import normalise
 from ..manifest import Manifest
 from .checks import check_files
 
@@ -54,6 +54,39 @@ INDEX_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT"}
 MILVUS_HNSW_NEIGHBOURS = 32  # as measured here; FAISS's graph has 64, for centred vectors (storage/dense.py)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _SCALARS = ("doc_id", "source", "position", "start", "text", "content_hash")
+# The escapes Milvus's expression grammar takes in a string literal. It refuses all others (\u,
+# \x, \/, which json.dumps writes for any non-ASCII character: "unknown escape sequence"), and
+# every other character, NUL and emoji included, goes in as it is (tests/test_scripts_backends.py).
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_OPERATORS = {"$eq": "==", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def string_literal(text: str) -> str:
+    """`text` as a string literal of a Milvus expression."""
+    return '"' + text.translate(_ESCAPES) + '"'
+
+
+def _literal(value) -> str:
+    if isinstance(value, str):
+        return string_literal(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)  # an integer, or a finite float as Python writes it (1e+308, 5e-324)
+
+
+def filter_expression(where) -> str:
+    """A Milvus expression keeping the passages whose document's metadata satisfies `where`, as
+    filters.matches does: Milvus compares JSON values like with like (text with text, numbers
+    with numbers, true and false as 1 and 0), and no comparison matches null, a list, an object
+    or a missing key."""
+    clauses = []
+    for name, operator, operand in normalise(where):
+        target = f"{METADATA_FIELD}[{string_literal(name)}]"
+        if operator == "$in":  # Milvus Lite takes `in` on scalar fields only
+            clauses.append("(" + " or ".join(f"{target} == {_literal(value)}" for value in operand) + ")")
+        else:
+            clauses.append(f"{target} {_OPERATORS[operator]} {_literal(operand)}")
+    return " and ".join(clauses)
 
 
 def is_lite(uri: str) -> bool:
@@ -330,7 +363,7 @@ class MilvusCollection:
 
     def search_filtered(self, vectors: np.ndarray, k: int, where, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`search` among the passages whose document matches `where`, filtered by Milvus itself."""
-        return self._search(vectors, min(k, len(allowed)), to_milvus(where, METADATA_FIELD))
+        return self._search(vectors, min(k, len(allowed)), filter_expression(where))
 
     def _search(self, vectors: np.ndarray, k: int, expression: str = "") -> tuple[np.ndarray, np.ndarray]:
         scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
@@ -350,7 +383,7 @@ class MilvusCollection:
         """The ids (ascending) of the passages whose document's metadata satisfies `where`."""
         if not self.has_metadata:
             return np.empty(0, dtype=np.int64)
-        expression = to_milvus(where, METADATA_FIELD)
+        expression = filter_expression(where)
         found = []
         for start in range(0, self.ntotal, READ_BATCH):
             rows = self.client.query(
@@ -361,7 +394,7 @@ class MilvusCollection:
 
     def passage_ids_of(self, doc_id: str) -> np.ndarray:
         """The ids of one document's passages, in order (empty if it is not indexed)."""
-        rows = self.client.query(self.name, filter=f"doc_id == {json.dumps(doc_id)}", output_fields=["id", "position"])
+        rows = self.client.query(self.name, filter=f"doc_id == {string_literal(doc_id)}", output_fields=["id", "position"])
         return np.array([int(r["id"]) for r in sorted(rows, key=lambda r: r["position"])], dtype=np.int64)
 
     def metadata_of(self, doc_ids: list[str]) -> dict[str, dict | None]:
@@ -372,7 +405,8 @@ class MilvusCollection:
         found: dict[str, dict | None] = {}
         for start in range(0, len(unique), READ_BATCH):
             chunk = unique[start : start + READ_BATCH]
-            rows = self.client.query(self.name, filter=f"doc_id in {json.dumps(chunk)} and position == 0",
+            listed = ", ".join(map(string_literal, chunk))
+            rows = self.client.query(self.name, filter=f"doc_id in [{listed}] and position == 0",
                                      output_fields=["doc_id", METADATA_FIELD])
             found.update((row["doc_id"], row[METADATA_FIELD] or None) for row in rows)
         return found
