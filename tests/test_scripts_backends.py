@@ -92,3 +92,31 @@ def test_the_api_serves_any_script(scripts_index):
             assert sorted(hit["id"] for hit in response.json()) == sorted(expected), where
         document = client.get("/document", params={"id": "e2😀"})
         assert document.status_code == 200 and document.json()["metadata"] == {"😀": "🎉", "mood": "happy 😀"}
+
+
+@needs_milvus
+def test_milvus_string_literals_hold_any_character(tmp_path):
+    """Every ASCII character (NUL and the controls included) and some beyond, in a VARCHAR and in
+    a JSON field's key and value, found again by an expression written with string_literal."""
+    import numpy as np
+    from pymilvus import DataType
+
+    from vecsearch.storage.backends.milvus import METADATA_FIELD, connection, string_literal
+
+    characters = [chr(c) for c in range(128)] + ["é", "中", "ع", "ש", "😀", "\u2028", "\ufeff", "\U0010ffff"]
+    with connection(str(tmp_path / "literals.db")) as client:
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
+        schema.add_field(METADATA_FIELD, DataType.JSON)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
+        index = client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+        client.create_collection("literals", schema=schema, index_params=index, consistency_level="Strong")
+        client.insert("literals", [{"id": i, "doc_id": f"d{c}", METADATA_FIELD: {f"k{c}": f"v{c}"},
+                                    "vector": np.ones(2, dtype=np.float32)} for i, c in enumerate(characters)])
+        for i, c in enumerate(characters):
+            for expression in (f"doc_id == {string_literal(f'd{c}')}", f"doc_id in [{string_literal(f'd{c}')}]",
+                               f"{METADATA_FIELD}[{string_literal(f'k{c}')}] == {string_literal(f'v{c}')}"):
+                assert [row["id"] for row in client.query("literals", filter=expression, output_fields=["id"])] == [i], (
+                    repr(c), expression)
