@@ -226,7 +226,7 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
     if path == "-":
         documents = read_stdin(sys.stdin, text_field, report)
         if not documents:
-            raise click.UsageError("no documents on standard input" + (f" ({len(report.skipped)} lines skipped)" if report.skipped else ""))
+            raise click.UsageError("no documents on standard input" + report.describe_skips())
         if (Path(index_dir) / POINTER).exists() and not retrain and model is None:
             retriever = Retriever.load(index_dir)
             retriever.last_update = retriever.add(documents, wait=wait, report=report, show_progress=True)
@@ -236,7 +236,7 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
         retriever = Retriever.build(path, index_dir, options, globs=globs, wait=wait, report=report)
     update = retriever.last_update
     summary = {
-        **{key: getattr(update, key) for key in ("added", "updated", "removed", "unchanged", "skipped", "passages")},
+        **{key: getattr(update, key) for key in ("added", "updated", "removed", "unchanged", "skipped", "cut", "passages")},
         "documents": update.documents,
         "files": report.files,
         "index": index_dir,
@@ -248,6 +248,7 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
     }
     retriever.close()
     _print_skipped(report)
+    _print_cut(report)
     if report.unsupported:
         kinds = ", ".join(f"{suffix} ({n})" for suffix, n in report.unsupported.most_common())
         count = sum(report.unsupported.values())
@@ -372,6 +373,17 @@ def _print_skipped(report, limit: int = 10) -> None:
         click.echo(f"... and {len(report.skipped) - limit} more skipped", err=True)
 
 
+def _print_cut(report, limit: int = 10) -> None:
+    """A note for each document whose passages hold only a part of its text."""
+    from .corpus import MAX_RUN_CHARS
+
+    for doc_id, cut in report.cut[:limit]:
+        click.echo(f"note: {doc_id}: {cut:,} characters left out (of a run without spaces only the first "
+                   f"{MAX_RUN_CHARS:,} are indexed)", err=True)
+    if len(report.cut) > limit:
+        click.echo(f"... and {len(report.cut) - limit} more documents cut short", err=True)
+
+
 @main.command()
 @click.argument("path", type=click.Path())
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Folder to write the model to.")
@@ -399,6 +411,7 @@ def train(path, output, text_field, as_json, **training):
     report = CorpusReport()
     _, passages = read_corpus(path, text_field, report=report)
     _print_skipped(report)
+    _print_cut(report)
     texts, doc_ids = [p.text for p in passages], [p.doc_id for p in passages]
     base_dir = resolve(build["base"])
     base = RNNEncoder.load(base_dir) if base_dir is not None else None

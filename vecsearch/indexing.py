@@ -30,6 +30,7 @@ from .corpus import (
     PASSAGE_WORDS,
     CorpusReport,
     Document,
+    characters_cut,
     split_passages,
 )
 from .errors import VecsearchError
@@ -67,6 +68,7 @@ class UpdateSummary:
     removed: int = 0
     unchanged: int = 0
     skipped: int = 0
+    cut: int = 0  # documents embedded of which passages hold only a part (see CorpusReport.cut)
     passages: int = 0
     documents: int = 0
     not_found: int = 0  # ids given to delete that the index does not hold
@@ -292,11 +294,12 @@ def compare(incoming, live: _Live, reuse: bool, complete: bool, remove_ids, opti
             continue
         embedded.append(replace(document, text=None))  # its passages hold the text
         fresh.extend(split_passages(document, words, overlap))
-    summary.skipped = len(report.skipped)
+        if cut := characters_cut(document.text):
+            report.cut.append((document.id, cut))
+    summary.skipped, summary.cut = len(report.skipped), len(report.cut)
     if complete and not seen:
-        skipped = f" ({summary.skipped} files or records skipped)" if summary.skipped else ""
         kept = "; the index was left as it was" if live.store else ""
-        raise VecsearchError(f"no documents to index in {corpus_path or 'the input'}{skipped}{kept}")
+        raise VecsearchError(f"no documents to index in {corpus_path or 'the input'}{report.describe_skips()}{kept}")
     if complete:
         unseen = [d for i, d in indexed.items() if i not in seen]
         protected = [d for d in unseen if report.covers(d.source)]

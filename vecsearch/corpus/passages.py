@@ -10,6 +10,7 @@ from .reading import Document
 MAX_WORD_CHARS = 100  # a longer run without spaces (base64, a minified line) is cut into pieces
 MAX_RUN_CHARS = 16_384  # of a longer run, only the start goes into passages (see split_passages)
 _RUN = re.compile(r"\S+")
+_LONG_RUN = re.compile(r"(?<!\S)\S{%d,}" % (MAX_RUN_CHARS + 1))  # from a run's start: linear, whatever the text
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,9 @@ def _word_spans(text: str) -> list[list[tuple[int, int]]]:
     if spans:
         stretches.append(spans)
     return stretches
+
+
+def characters_cut(text: str) -> int:
+    """How many characters of `text` split_passages leaves out: those of each run without spaces
+    past its first MAX_RUN_CHARS (0 for text as people write it)."""
+    return sum(len(run) - MAX_RUN_CHARS for run in _LONG_RUN.findall(text))

@@ -16,6 +16,11 @@ a link. Folders nested deeper than `MAX_FOLDER_DEPTH` are skipped as "nested too
 a record nested too deep for the JSON parser costs its own line. Machine-made text is
 bounded too, where documents become passages (passages.py).
 
+Text is UTF-8, or UTF-16/UTF-32 with a byte order mark, or UTF-16 without one where its NUL
+bytes give it away (`text_encoding`). A record with a lone surrogate (`"\ud800"`, valid JSON
+but not Unicode) anywhere in it costs that record, and a file whose name is not UTF-8 that
+file: neither can be stored.
+
 This module knows nothing of tokenizers, models or indexes.
 """
 
@@ -25,7 +30,10 @@ import codecs
 import hashlib
 import json
 import os
+import re
+import shutil
 import stat
+import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +41,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import VecsearchError
+from .encodings import SNIFF_BYTES, encoding_name, text_encoding
 
 TEXT_SUFFIXES = {".txt", ".md", ".rst"}
 RECORD_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
@@ -63,11 +72,13 @@ class CorpusReport:
     unsupported: Counter = field(default_factory=Counter)  # files passed over, by suffix ("(none)": no suffix)
     # files (and folders, ending in "/") that could be read only in part or not at all
     unread: set[str] = field(default_factory=set)
+    # documents of which passages hold only a part (id, characters left out: see passages.characters_cut)
+    cut: list[tuple[str, int]] = field(default_factory=list)
 
     def skip(self, where: str, reason: str, source: str | None = None) -> None:
         """Record a skipped file or record; `source` names its file if `where` is a record."""
         self.skipped.append((where, reason))
-        if reason.split(":")[0] not in _REMOVALS:  # anything else is a failure to read
+        if reason.split(":")[0] not in _READ_WHOLE:  # anything else is a failure to read
             self.unread.add(source or where)
 
     def covers(self, source: str) -> bool:
@@ -77,9 +88,20 @@ class CorpusReport:
     def reasons(self) -> Counter:
         return Counter(reason.split(":")[0] for _, reason in self.skipped)
 
+    def describe_skips(self) -> str:
+        """What was skipped, for a message saying nothing was left to index: the one skip
+        whole (its reason is the answer), else the count and the first."""
+        if not self.skipped:
+            return ""
+        where, reason = self.skipped[0]
+        if len(self.skipped) == 1:
+            return f" (skipped {where}: {reason})"
+        return f" ({len(self.skipped)} files or records skipped; the first, {where}: {reason})"
 
-# skips that mean "not in the corpus" (so its indexed documents go), not "could not be read"
-_REMOVALS = ("empty", "link outside the corpus")
+
+# skips that leave nothing of the file unread: "not in the corpus" (so its indexed documents go),
+# or a second record under an id already read
+_READ_WHOLE = ("empty", "link outside the corpus", "duplicate id")
 
 
 def content_hash(text: str, metadata: dict | None = None) -> str:
@@ -87,6 +109,44 @@ def content_hash(text: str, metadata: dict | None = None) -> str:
     if metadata:
         text = text + "\0" + json.dumps(metadata, sort_keys=True, ensure_ascii=False)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(record: dict, text_field: str = "text") -> str | None:
+    """Why a record cannot be stored if a string in it holds a lone surrogate (JSON's "\\ud800"
+    parses, but is not Unicode: it cannot be encoded, hashed or written), else None."""
+    for name, value in record.items():
+        if isinstance(name, str) and _SURROGATE.search(name):
+            return f"lone surrogate: {_escaped(_SURROGATE.search(name).group())} in a field name"
+        found = _surrogate_in(value)
+        if found:
+            kind = "the text" if name == text_field else f"field '{_escaped(str(name))}'"
+            return f"lone surrogate: {_escaped(found)} in {kind}"
+    return None
+
+
+def _surrogate_in(value) -> str | None:
+    """The first lone surrogate in a JSON value (keys included), or None."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found:
+                return found.group()
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+    return None
+
+
+def _escaped(text: str) -> str:
+    """`text` with any lone surrogate written as its escape (\\ud800), so that it can be printed."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def record_metadata(record: dict, text_field: str) -> dict | None:
@@ -151,6 +211,11 @@ def documents_from(
         items = items.to_dict("records")
     id_fields = (id_field,) if id_field else ID_FIELDS
     for position, item in enumerate(items):
+        surrogate = lone_surrogate(_fields_of(item, text_field), text_field) if isinstance(item, (str, dict, Document)) else None
+        if surrogate:
+            report.documents += 1
+            report.skip(_escaped(_id_of(item, id_fields, position)), surrogate)
+            continue
         if isinstance(item, Document):
             document = item
         elif isinstance(item, str) and by_position:
@@ -181,6 +246,20 @@ def documents_from(
             report.skip(document.id, "empty")
             continue
         yield document
+
+
+def _fields_of(item, text_field: str) -> dict:
+    """A document given to documents_from as a record's fields (its text in `text_field`)."""
+    if isinstance(item, Document):
+        return {"id": item.id, text_field: item.text, "source": item.source, **(item.metadata or {})}
+    return {text_field: item} if isinstance(item, str) else item
+
+
+def _id_of(item, id_fields: tuple[str, ...], position: int) -> str:
+    if isinstance(item, Document):
+        return item.id
+    found = (str(item[f]) for f in id_fields if item.get(f) not in (None, "")) if isinstance(item, dict) else ()
+    return next(found, str(position))
 
 
 def _chooser(globs: tuple[str, ...]):
@@ -219,6 +298,10 @@ def read_stdin(stream, text_field: str = "text", report: CorpusReport | None = N
             reason = _not_text(record, text_field) if isinstance(record, dict) else "not a JSON object"
             report.skip(f"stdin:{number}", reason, source="stdin")
             continue
+        surrogate = lone_surrogate(record, text_field)
+        if surrogate:
+            report.skip(f"stdin:{number}", surrogate, source="stdin")
+            continue
         if all(record.get(f) in (None, "") for f in ID_FIELDS):
             record = {**record, "id": f"stdin#{number}"}
         records.append({"source": "stdin", **record, text_field: _with_title(record, record[text_field])})
@@ -245,8 +328,8 @@ def _walk(root: Path, report: CorpusReport, chosen=None) -> Iterator[tuple[Path,
     if not root.is_dir():
         if root.suffix.lower() not in SUFFIXES and not chosen(root.name):
             report.skip(str(root), f"unsupported file type: {root.suffix or '(none)'}")
-        elif _is_regular(root, root.name, report):  # named as PATH: followed wherever it leads
-            yield root, root.name
+        elif _is_utf8_name(root.name, root.name, report) and _is_regular(root, root.name, report):
+            yield root, root.name  # named as PATH: followed wherever it leads
         return
     home = os.path.realpath(root)
     visited: set[tuple[int, int]] = set()
@@ -260,6 +343,8 @@ def _walk(root: Path, report: CorpusReport, chosen=None) -> Iterator[tuple[Path,
             if not is_folder and not chosen(relative):
                 if Path(entry.name).suffix.lower() not in SUFFIXES:  # not merely left out by a glob
                     report.unsupported[Path(entry.name).suffix.lower() or "(none)"] += 1
+                continue
+            if not _is_utf8_name(entry.name, relative + "/" * is_folder, report):
                 continue
             if entry.is_symlink():
                 target = os.path.realpath(path)
@@ -291,6 +376,18 @@ def _entries(folder: Path, name: str, visited: set[tuple[int, int]], report: Cor
         where = name.rstrip("/")
         report.skip(where, f"unreadable: {error.strerror or error}", source=where + "/" if name.endswith("/") else None)
         return []
+
+
+def _is_utf8_name(name: str, relative: str, report: CorpusReport) -> bool:
+    """Whether a file's (or folder's) name is UTF-8, as an id must be; if not, it is reported,
+    its undecodable bytes escaped (\\xff)."""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        shown = os.fsencode(relative).decode("utf-8", "backslashreplace")
+        report.skip(shown, f"{'folder' if relative.endswith('/') else 'file'} name is not valid UTF-8")
+        return False
 
 
 def _is_folder(entry: os.DirEntry) -> bool:
@@ -327,13 +424,14 @@ def _read_text_file(file: Path, relative: str, report: CorpusReport) -> Iterator
     except OSError as error:
         report.skip(relative, f"unreadable: {error.strerror or error}")
         return
-    if b"\x00" in raw[:8192]:
+    encoding = text_encoding(raw[:SNIFF_BYTES])
+    if encoding is None:
         report.skip(relative, "binary file")
         return
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode(encoding)
     except UnicodeDecodeError as error:
-        report.skip(relative, f"invalid UTF-8: byte {error.start}")
+        report.skip(relative, f"invalid {encoding_name(encoding)}: byte {error.start}")
         return
     if not text.strip():
         report.skip(relative, "empty")
@@ -345,11 +443,11 @@ def _read_large_text_file(file: Path, relative: str, report: CorpusReport) -> It
     """A large text file as documents of about SECTION_CHARS characters, cut at line breaks
     (or spaces, in a file of very long lines). The file is checked once before anything is
     yielded, so a bad byte deep inside skips the whole file, as it does for a small one."""
-    problem = _check_text_stream(file)
+    encoding, problem = _check_text_stream(file)
     if problem:
         report.skip(relative, problem)
         return
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    decoder = codecs.getincrementaldecoder(encoding)()
     buffer, number = "", 0
     with open(file, "rb") as stream:
         while True:
@@ -377,21 +475,24 @@ def _section_end(buffer: str) -> int:
     return SECTION_CHARS
 
 
-def _check_text_stream(file: Path) -> str | None:
-    """Why a file cannot be read as UTF-8 text ("binary file", "invalid UTF-8: ..."), or None."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    offset = 0
+def _check_text_stream(file: Path) -> tuple[str | None, str | None]:
+    """(the file's encoding, why it cannot be read as text in it: "binary file", "invalid
+    UTF-8: ..."; None if it can)."""
     with open(file, "rb") as stream:
+        encoding = text_encoding(stream.read(SNIFF_BYTES))
+        if encoding is None:
+            return None, "binary file"
+        stream.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
+        offset = 0
         while True:
             block = stream.read(_BLOCK_BYTES)
-            if offset == 0 and b"\x00" in block[:8192]:
-                return "binary file"
             try:
                 decoder.decode(block, final=not block)
             except UnicodeDecodeError as error:
-                return f"invalid UTF-8: byte {offset + error.start}"
+                return encoding, f"invalid {encoding_name(encoding)}: byte {offset + error.start}"
             if not block:
-                return None
+                return encoding, None
             offset += len(block)
 
 
@@ -406,6 +507,10 @@ def _read_record_file(
                     f"{relative}: no field '{text_field}' in its records "
                     f"(fields: {', '.join(map(str, record)) or 'none'}); choose one with --text-field"
                 )
+            surrogate = lone_surrogate(record, text_field)
+            if surrogate:
+                report.skip(f"{relative}:{where}", surrogate, source=relative)
+                continue
             text = record.get(text_field)
             if text is None and file.suffix.lower() == ".csv":
                 text = ""  # CSV has no null: datasets reads an empty cell as None
@@ -446,20 +551,36 @@ def _load_records(file: Path, relative: str, report: CorpusReport) -> Iterator[t
 
     JSON Lines are read line by line - memory follows the line, not the file, and a bad
     line costs that line and is reported with its number. The other formats are read
-    with HF datasets.
+    with HF datasets. Text formats in UTF-16 or UTF-32 are read as such (encodings.py).
     """
     suffix = file.suffix.lower()
     if suffix == ".jsonl":
         return _read_jsonl_lines(file, relative, report)
     builder = {".json": "json", ".csv": "csv", ".parquet": "parquet"}[suffix]
-    with open(file, "rb"):  # unreadable files fail here, with a plain OSError
-        pass
+    with open(file, "rb") as stream:  # unreadable files fail here, with a plain OSError
+        encoding = text_encoding(stream.read(SNIFF_BYTES)) if builder != "parquet" else None
     try:
-        with _quiet_datasets() as datasets:
-            dataset = datasets.load_dataset(builder, data_files=str(file), split="train", keep_in_memory=True)
+        with _quiet_datasets() as datasets, _in_utf8(file, encoding) as readable:
+            dataset = datasets.load_dataset(builder, data_files=str(readable), split="train", keep_in_memory=True)
+    except UnicodeDecodeError as error:
+        raise _UnreadableRecords(f"invalid {encoding_name(encoding)}: {error.reason}") from None
     except Exception as error:  # datasets raises many types for malformed files
         raise _UnreadableRecords(f"unreadable {builder} file: {_first_line(_root_cause(error))}") from None
     return enumerate(dataset, 1)
+
+
+@contextmanager
+def _in_utf8(file: Path, encoding: str | None) -> Iterator[Path]:
+    """`file`, or for one in UTF-16 or UTF-32 a temporary UTF-8 copy of it: HF datasets reads
+    other encodings of JSON wrongly (it looks for b"[" and ends blocks at b"\\n" before decoding)."""
+    if encoding in (None, "utf-8-sig"):  # a binary-looking file is left to datasets to report
+        yield file
+        return
+    with tempfile.TemporaryDirectory(prefix="vecsearch-") as folder:
+        copy = Path(folder) / file.name
+        with open(file, encoding=encoding, newline="") as text, open(copy, "w", encoding="utf-8", newline="") as utf8:
+            shutil.copyfileobj(text, utf8)
+        yield copy
 
 
 @contextmanager
@@ -490,27 +611,47 @@ def _root_cause(error: BaseException) -> BaseException:
 
 
 def _read_jsonl_lines(file: Path, relative: str, report: CorpusReport) -> Iterator[tuple[int, dict]]:
+    with open(file, "rb") as stream:
+        encoding = text_encoding(stream.read(SNIFF_BYTES))
+    utf8 = encoding in (None, "utf-8-sig")  # a binary-looking file is read as UTF-8: its lines say what is wrong
+    lines = _utf8_lines(file, relative, report) if utf8 else _decoded_lines(file, encoding, relative, report)
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            report.skip(f"{relative}:{number}", f"malformed JSON: {error.msg}", source=relative)
+            continue
+        except RecursionError:
+            report.skip(f"{relative}:{number}", "malformed JSON: nested too deep", source=relative)
+            continue
+        if isinstance(record, dict):
+            yield number, record
+        else:
+            report.skip(f"{relative}:{number}", "malformed JSON: not an object", source=relative)
+
+
+def _utf8_lines(file: Path, relative: str, report: CorpusReport) -> Iterator[tuple[int, str]]:
+    """(number, text) of each line of a UTF-8 file; a line that is not UTF-8 costs that line."""
     with open(file, "rb") as lines:
         for number, raw in enumerate(lines, 1):
             try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
                 report.skip(f"{relative}:{number}", f"invalid UTF-8: byte {error.start} of the line", source=relative)
-                continue
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                report.skip(f"{relative}:{number}", f"malformed JSON: {error.msg}", source=relative)
-                continue
-            except RecursionError:
-                report.skip(f"{relative}:{number}", "malformed JSON: nested too deep", source=relative)
-                continue
-            if isinstance(record, dict):
-                yield number, record
-            else:
-                report.skip(f"{relative}:{number}", "malformed JSON: not an object", source=relative)
+
+
+def _decoded_lines(file: Path, encoding: str, relative: str, report: CorpusReport) -> Iterator[tuple[int, str]]:
+    """(number, text) of each line of a UTF-16 or UTF-32 file; one that is not, from there on,
+    costs the rest of the file (its lines cannot be told apart)."""
+    number = 0
+    with open(file, encoding=encoding) as lines:
+        try:
+            for number, line in enumerate(lines, 1):
+                yield number, line
+        except UnicodeDecodeError:
+            report.skip(f"{relative}:{number + 1}", f"invalid {encoding_name(encoding)} from here on", source=relative)
 
 
 def _first_line(error: Exception) -> str:
