@@ -2,12 +2,18 @@
 
 Heavy modules (torch, faiss, datasets) are imported inside the commands, so that
 `--help` answers at once.
+
+Everything printed for people passes through `_shown`: ids, texts, metadata and file names come
+from a corpus, and a control character in one (an escape sequence that sets the window title or
+clears the screen, a line break in a file name) is printed as its escape, never acted on.
+`--json` output is exact JSON, with every control character escaped (`_json`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import textwrap
 import time
@@ -19,6 +25,26 @@ from .errors import VecsearchError
 from .version import __version__
 
 DEFAULT_INDEX = "indexes/default"
+# what a terminal acts on or cannot print: C0 controls, DEL, C1 controls, and lone surrogates
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_JSON_RAW = re.compile("[\x7f-\x9f\ud800-\udfff]")  # what json.dumps(ensure_ascii=False) leaves raw
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _shown(value) -> str:
+    """`value` as text a terminal prints as it is: each control character as its escape (\\x1b, \\n)."""
+    return _CONTROL.sub(lambda match: _escape(match.group()), str(value))
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def _json(value) -> str:
+    """`value` as one line of JSON, non-ASCII text as it is but every control character escaped
+    (JSON escapes C0 itself; DEL, C1 and lone surrogates can only stand inside its strings)."""
+    return _JSON_RAW.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(value, ensure_ascii=False))
 
 
 class _Group(click.Group):
@@ -28,7 +54,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except VecsearchError as error:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {_shown(error)}", err=True)
             ctx.exit(1)
         except BrokenPipeError:  # e.g. `vecsearch query ... | head`: the reader left; not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # so Python's exit flush does not fail
@@ -41,7 +67,7 @@ class _Group(click.Group):
         except Exception as error:
             if os.environ.get("VECSEARCH_DEBUG"):
                 raise
-            click.echo(f"error: {type(error).__name__}: {error} (VECSEARCH_DEBUG=1 shows the traceback)", err=True)
+            click.echo(f"error: {type(error).__name__}: {_shown(error)} (VECSEARCH_DEBUG=1 shows the traceback)", err=True)
             ctx.exit(1)
 
 
@@ -226,7 +252,7 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
     if path == "-":
         documents = read_stdin(sys.stdin, text_field, report)
         if not documents:
-            raise click.UsageError("no documents on standard input" + report.describe_skips())
+            raise click.UsageError("no documents on standard input" + _shown(report.describe_skips()))
         if (Path(index_dir) / POINTER).exists() and not retrain and model is None:
             retriever = Retriever.load(index_dir)
             retriever.last_update = retriever.add(documents, wait=wait, report=report, show_progress=True)
@@ -250,7 +276,7 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
     _print_skipped(report)
     _print_cut(report)
     if report.unsupported:
-        kinds = ", ".join(f"{suffix} ({n})" for suffix, n in report.unsupported.most_common())
+        kinds = ", ".join(f"{_shown(suffix)} ({n})" for suffix, n in report.unsupported.most_common())
         count = sum(report.unsupported.values())
         click.echo(f"{count} file{'s' * (count != 1)} of other types not read: {kinds} (choose files with --glob)", err=True)
     ignored = [name for name in training if _given(name)]
@@ -258,7 +284,7 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
         click.echo(f"note: the index kept its encoder, so {', '.join('--' + n.replace('_dim', '').replace('_', '-') for n in ignored)} "
                    "had no effect; add --retrain to train a new one", err=True)
     if as_json:
-        click.echo(json.dumps(summary))
+        click.echo(_json(summary))
         return
     _print_update(summary, index_dir)
     if report.skipped:
@@ -275,12 +301,12 @@ def _given(parameter: str) -> bool:
 def _print_update(summary: dict, index_dir: str) -> None:
     changes = ", ".join(f"{summary[key]} {key}" for key in ("added", "updated", "removed", "unchanged"))
     if not summary["written"]:
-        click.echo(f"no changes ({changes}); {index_dir} left as it was")
+        click.echo(f"no changes ({changes}); {_shown(index_dir)} left as it was")
         return
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary["timings"].items() if v >= 0.05)
     click.echo(
         f"{changes} -> {summary['documents']} documents ({summary['passages']} passages) "
-        f"in {summary['seconds']:.1f}s -> {index_dir} ({summary['version']})  [{timings}]"
+        f"in {summary['seconds']:.1f}s -> {_shown(index_dir)} ({summary['version']})  [{timings}]"
     )
 
 
@@ -312,10 +338,10 @@ def remove(ids, index_dir, wait, as_json):
     }
     retriever.close()
     if as_json:
-        click.echo(json.dumps(summary))
+        click.echo(_json(summary))
         return
     if unknown:
-        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        shown = ", ".join(map(_shown, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         click.echo(f"not in the index: {shown}", err=True)
     removed = summary["removed"]
     click.echo(f"removed {removed} document{'s' * (removed != 1)}; {documents} documents remain"
@@ -350,14 +376,14 @@ def export(backend, uri, collection, index_dir, wait, as_json):
                "passages": update.passages, "version": details["version"],
                "seconds": round(time.perf_counter() - started, 2)}
     if as_json:
-        click.echo(json.dumps(summary))
+        click.echo(_json(summary))
         return
-    where = _describe_backend(details["backend"])
+    where = _shown(_describe_backend(details["backend"]))
     if not summary["written"]:
-        click.echo(f"{index_dir} is on {where} already; nothing written")
+        click.echo(f"{_shown(index_dir)} is on {where} already; nothing written")
         return
     click.echo(f"exported {update.documents} documents ({update.passages} passages) to {where} "
-               f"in {summary['seconds']:.1f}s -> {index_dir} ({details['version']})")
+               f"in {summary['seconds']:.1f}s -> {_shown(index_dir)} ({details['version']})")
 
 
 def _describe_backend(backend: dict) -> str:
@@ -368,7 +394,7 @@ def _describe_backend(backend: dict) -> str:
 
 def _print_skipped(report, limit: int = 10) -> None:
     for where, reason in report.skipped[:limit]:
-        click.echo(f"skipped {where}: {reason}", err=True)
+        click.echo(f"skipped {_shown(where)}: {_shown(reason)}", err=True)
     if len(report.skipped) > limit:
         click.echo(f"... and {len(report.skipped) - limit} more skipped", err=True)
 
@@ -378,7 +404,7 @@ def _print_cut(report, limit: int = 10) -> None:
     from .corpus import MAX_RUN_CHARS
 
     for doc_id, cut in report.cut[:limit]:
-        click.echo(f"note: {doc_id}: {cut:,} characters left out (of a run without spaces only the first "
+        click.echo(f"note: {_shown(doc_id)}: {cut:,} characters left out (of a run without spaces only the first "
                    f"{MAX_RUN_CHARS:,} are indexed)", err=True)
     if len(report.cut) > limit:
         click.echo(f"... and {len(report.cut) - limit} more documents cut short", err=True)
@@ -419,13 +445,13 @@ def train(path, output, text_field, as_json, **training):
     encoder, result = fit(texts, doc_ids, build["encoder_config"], build["train_config"], teacher=teacher, base=base)
     encoder.save(output)
     if as_json:
-        click.echo(json.dumps({"steps": result.steps, "seconds": round(result.seconds + result.teacher_seconds, 2), "passages": len(passages),
+        click.echo(_json({"steps": result.steps, "seconds": round(result.seconds + result.teacher_seconds, 2), "passages": len(passages),
                                "final_loss": round(sum(result.losses[-20:]) / len(result.losses[-20:]), 4) if result.losses else None,
                                "base": build["base"], "teacher": teacher, "output": str(output)}))
         return
     how = f"distilled from {teacher}" if teacher else "self-supervised"
     click.echo(f"trained {result.steps} steps ({how}) in {result.seconds + result.teacher_seconds:.1f}s "
-               f"on {len(passages)} passages -> {output}")
+               f"on {len(passages)} passages -> {_shown(output)}")
 
 
 @main.command()
@@ -464,18 +490,35 @@ def query(text, k, mode, where, index_dir, as_json):
         click.echo(f"note: every word of the query is a stopword to BM25 ({retriever.lexical.stopwords} list){fallback}",
                    err=True)
     if as_json:
-        click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False))
+        click.echo(_json([hit.to_dict() for hit in hits]))
         return
     if not hits:
         click.echo("no results" + (" (none of the documents matches --where)" if where else ""))
+    bold = (lambda word: click.style(word, bold=True)) if sys.stdout.isatty() else (lambda word: word)
     for hit in hits:
-        click.echo(f"{hit.rank:>3}  {hit.score_kind:>6} {hit.score:.4f}  {hit.id}"
-                   + (f"  ({hit.source})" if hit.source != hit.id else ""))
+        click.echo(f"{hit.rank:>3}  {hit.score_kind:>6} {hit.score:.4f}  {_shown(hit.id)}"
+                   + (f"  ({_shown(hit.source)})" if hit.source != hit.id else ""))
         if hit.metadata:
-            fields = ", ".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in hit.metadata.items())
+            fields = ", ".join(_shown(f"{name}={json.dumps(value, ensure_ascii=False)}") for name, value in hit.metadata.items())
             click.echo("     " + textwrap.shorten(fields, width=200, placeholder=" ..."))
-        bold = (lambda word: click.style(word, bold=True)) if sys.stdout.isatty() else (lambda word: word)
-        click.echo("     " + render(hit.text, hit.snippet, bold))
+        click.echo("     " + render(*_escaped_snippet(hit.text, hit.snippet), bold))
+
+
+def _escaped_snippet(text: str, snippet):
+    """(text, snippet) with the text's control characters escaped and the snippet's offsets moved
+    with them; whitespace is left for `render`, which makes one space of any run of it."""
+    if not _CONTROL.search(text):
+        return text, snippet
+    from .search.snippets import Snippet
+
+    pieces, starts, length = [], [], 0
+    for char in text:
+        starts.append(length)
+        pieces.append(_escape(char) if _CONTROL.match(char) and not char.isspace() else char)
+        length += len(pieces[-1])
+    starts.append(length)
+    moved = Snippet(starts[snippet.start], starts[snippet.end], [(starts[a], starts[b]) for a, b in snippet.marks])
+    return "".join(pieces), moved
 
 
 @main.command()
@@ -497,7 +540,7 @@ def info(index_dir, check, as_json):
     if as_json:
         if verification is not None:
             details["verified"] = {"files": verification.files, "checksums_recorded": verification.recorded}
-        click.echo(json.dumps(details))
+        click.echo(_json(details))
         return
     encoder = details["encoder"]
     rows = {
@@ -518,7 +561,7 @@ def info(index_dir, check, as_json):
     if verification is not None:
         rows["verified"] = _describe_verification(verification)
     for name, value in rows.items():
-        click.echo(f"{name:>13}  {value}")
+        click.echo(f"{name:>13}  {_shown(value)}")
 
 
 @main.command()
@@ -543,7 +586,7 @@ def _verify(index_dir: str, quiet: bool = False):
 
     verification = verify_files(index_dir)
     for problem in verification.problems:
-        click.echo(f"error: {problem}", err=True)
+        click.echo(f"error: {_shown(problem)}", err=True)
     if verification.problems:
         click.get_current_context().exit(1)
     return verification
@@ -616,7 +659,7 @@ def serve(index_dir, host, port, workers, access_log, allowed_hosts):
     from .serve.server import serve as run_server
 
     def ready(url, version):
-        click.echo(f"serving {index_dir} ({version}) at {url}  (API: {url}openapi.json; Ctrl-C stops)", err=True)
+        click.echo(f"serving {_shown(index_dir)} ({version}) at {url}  (API: {url}openapi.json; Ctrl-C stops)", err=True)
 
     # None, not (): with no --allow-host, a server off loopback answers any Host, as before
     run_server(index_dir, host, port, workers=workers, access_log=access_log, on_ready=ready,
@@ -651,14 +694,14 @@ def plot(index_dir, output, query, k, as_json):
     finally:
         retriever.close()
     if as_json:
-        click.echo(json.dumps({**drawn, "output": str(output)}))
+        click.echo(_json({**drawn, "output": str(output)}))
         return
     clusters = len(drawn["clusters"])
     click.echo(f"{drawn['points']:,} of {drawn['passages']:,} passages ({drawn['layout']}), "
                f"{clusters} cluster{'s' * (clusters != 1)}" + (f", {len(drawn['hits'])} hits" if query else "")
-               + f" -> {output}")
+               + f" -> {_shown(output)}")
     for number, label in enumerate(drawn["clusters"], 1):
-        click.echo(f"  {number:>2}. {label}")
+        click.echo(f"  {number:>2}. {_shown(label)}")
 
 
 @main.command(name="eval")
@@ -682,9 +725,9 @@ def evaluate(data_dir, model, backend, uri, collection, as_json, **training):
 
     results = run_eval(data_dir, model=model, backend=backend, uri=uri, collection=collection, **_training(**training))
     if as_json:
-        click.echo(json.dumps(results))
+        click.echo(_json(results))
         return
-    click.echo(f"{results['collection']}: {results['queries']} queries")
+    click.echo(f"{_shown(results['collection'])}: {results['queries']} queries")
     click.echo(f"{'system':<10}{'nDCG@10':>10}{'R@100':>10}{'MRR@10':>10}")
     for system, metrics in results["systems"].items():
         marker = "  (default)" if system == results["default_mode"] else ""
