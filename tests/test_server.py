@@ -303,3 +303,29 @@ def test_the_response_models_have_exactly_the_fields_of_hit_snippet_and_info(sma
     assert list(SnippetOut.model_fields) == [f.name for f in fields(Snippet)]
     with Retriever.load(small_index) as retriever:
         assert list(Info.model_fields) == list(retriever.info())
+
+
+def test_the_map_takes_where_as_docs_serve_md_says(tmp_path):
+    """/map?where=... keeps the points of the matching documents, on the same map (issue 30: it
+    ignored `where`); a bad filter is a 422 naming the problem."""
+    from .conftest import collection_documents, with_metadata
+
+    documents = with_metadata(collection_documents()[:40])
+    kinds, pages = {d["id"]: d["kind"] for d in documents}, {d["id"]: d["pages"] for d in documents}
+    index_dir = tmp_path / "tagged"
+    Retriever.build(documents, index_dir, show_progress=False).close()
+    with TestClient(create_app(str(index_dir))) as client:
+        whole = client.get("/map").json()
+        tools = client.get("/map", params=[("where", "kind=tool"), ("where", "pages<=30")]).json()
+        assert tools["doc_id"] and set(tools["doc_id"]) < set(whole["doc_id"])
+        assert {kinds[doc_id] for doc_id in tools["doc_id"]} == {"tool"}
+        assert all(pages[doc_id] <= 30 for doc_id in tools["doc_id"])
+        point = {pid: (x, y, c) for pid, x, y, c in zip(whole["passage_id"], whole["x"], whole["y"], whole["cluster"])}
+        assert all(point[pid] == (x, y, c) for pid, x, y, c in zip(tools["passage_id"], tools["x"], tools["y"], tools["cluster"]))
+        assert {k: tools[k] for k in ("clusters", "groups", "layout", "passages")} == {
+            k: whole[k] for k in ("clusters", "groups", "layout", "passages")}
+        assert client.get("/map", params={"where": "kind=mineral"}).json()["doc_id"] == []
+        for where, message in (("ki\0nd=tool", "is invalid: it holds a NUL character"), ("kind", "should match pattern")):
+            bad = client.get("/map", params={"where": where})
+            assert bad.status_code == 422 and message in bad.json()["detail"], bad.text
+        assert client.get("/search", params={"q": "x", "where": "ki\0nd=tool"}).status_code == 422

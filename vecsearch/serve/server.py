@@ -2,7 +2,7 @@
 
     GET /search?q=...&k=10&mode=hybrid   the hits `vecsearch query --json` prints
     GET /info, GET /health               what `vecsearch info --json` shows; liveness
-    GET /map, GET /map/search?q=...      the 2-D map of the passages; a query and its hits on it
+    GET /map, GET /map/search?q=...      the 2-D map of the passages; a query and its hits on it (both take where)
     GET /                                the search page (vecsearch/serve/static: plain HTML/JS/CSS)
     GET /openapi.json                    the API's description (no /docs: Swagger UI would need a CDN)
 
@@ -134,6 +134,9 @@ class MapOut(BaseModel):
     doc_id: list[str]
 
 
+POINT_FIELDS = ("x", "y", "cluster", "group", "passage_id", "doc_id")  # MapOut's lists, one entry per point
+
+
 class MapSearchOut(BaseModel):
     """A query's hits, and where the query and each hit lie on the map."""
 
@@ -237,12 +240,16 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
 
 def _add_map_and_document_routes(app: FastAPI, live: LiveIndex, in_search_slot) -> None:
     """The map (/map, /map/search), one document (/document, and its page /doc/{id}) and the page (/)."""
-    @app.get("/map", response_model=MapOut, summary="The map of the passages")
-    def passage_map():
+    @app.get("/map", response_model=MapOut, responses=ERRORS, summary="The map of the passages")
+    def passage_map(where: list[WhereItem] = Where):
         """The passages on a 2-D map (t-SNE, or PCA without scikit-learn; a sample of at most 2,000 /
-        5,000), with clusters and their labels, computed once per version."""
+        5,000), with clusters and their labels, computed once per version; `where` keeps the points
+        of the documents whose metadata matches (the same map, fewer points)."""
         with live.use() as retriever:
-            return JSONResponse(live.cached(retriever, "map-json", lambda r: _map_json(live.cached(r, "map", embedding_map), r)))
+            drawn = live.cached(retriever, "map-json", lambda r: _map_json(live.cached(r, "map", embedding_map), r))
+            if where:
+                drawn = _points_of(drawn, retriever.store.passage_ids_where(parse_cli(where)))
+            return JSONResponse(drawn)
 
     @app.get("/map/search", response_model=MapSearchOut, responses=ERRORS, summary="Search, placed on the map")
     async def map_search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode,
@@ -310,6 +317,13 @@ def _map_json(emap, retriever) -> dict:
         "passage_id": emap.passage_ids.tolist(),
         "doc_id": emap.doc_ids,
     }
+
+
+def _points_of(drawn: dict, passage_ids) -> dict:
+    """The map's JSON with only the points of these passages."""
+    wanted = set(passage_ids.tolist())
+    keep = [passage_id in wanted for passage_id in drawn["passage_id"]]
+    return {**drawn, **{name: [value for value, kept in zip(drawn[name], keep) if kept] for name in POINT_FIELDS}}
 
 
 async def _invalid_parameters(request: Request, error: RequestValidationError) -> JSONResponse:
