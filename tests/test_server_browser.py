@@ -99,3 +99,20 @@ def test_typing_a_query_shows_its_document_and_the_map(browser, live_server, sma
     example.click()
     wait.until(when.text_to_be_present_in_element((By.ID, "status"), "results in"))
     assert browser.find_element(By.ID, "query").get_attribute("value") == words
+
+
+def test_a_document_address_with_a_malformed_escape_says_so(browser, live_server):
+    """/doc/%E0%A4%A cut a character's %-escape short: the page said nothing (an uncaught URIError
+    in doc.js, issue 30); it names the problem. An unknown document's page names that too."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as when
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 30)
+    browser.get(live_server + "/doc/%E0%A4%A")
+    wait.until(when.text_to_be_present_in_element((By.ID, "status"), "malformed %-escape"))
+    assert "/doc/%E0%A4%A" in browser.find_element(By.ID, "status").text
+    assert browser.find_element(By.ID, "status").get_attribute("class") == "error"
+    browser.get(live_server + "/doc/" + "no%20such%20document")
+    wait.until(when.text_to_be_present_in_element((By.ID, "status"), "no such document"))
+    assert browser.find_element(By.ID, "doc-id").text == "no such document"

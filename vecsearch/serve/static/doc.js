@@ -4,8 +4,20 @@
 
 const $ = (id) => document.getElementById(id);
 
+function fail(message) {
+  $("status").textContent = message;
+  $("status").className = "error";
+  document.title = "vecsearch: no document";
+}
+
 async function show() {
-  const id = decodeURIComponent(location.pathname.slice("/doc/".length));
+  let id;
+  try {
+    id = decodeURIComponent(location.pathname.slice("/doc/".length));
+  } catch (error) { // a malformed %-escape (URIError): say so, rather than leave the page blank
+    fail(`This address names no document: ${location.pathname} holds a malformed %-escape.`);
+    return;
+  }
   const params = new URLSearchParams(location.search);
   const back = new URLSearchParams();
   for (const name of ["q", "mode"]) if (params.get(name)) back.set(name, params.get(name));
@@ -15,8 +27,7 @@ async function show() {
   const response = await fetch(`/document?${new URLSearchParams({ id })}`);
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    $("status").textContent = body.detail || `${response.status} ${response.statusText}`;
-    $("status").className = "error";
+    fail(body.detail || `${response.status} ${response.statusText}`);
     return;
   }
   if (body.source !== body.id) $("doc-source").textContent = body.source;
@@ -35,4 +46,4 @@ async function show() {
   mark.scrollIntoView({ block: "center" });
 }
 
-show();
+show().catch((error) => fail(`Could not show the document: ${error.message}`));
