@@ -18,7 +18,7 @@ from vecsearch import Retriever
 from vecsearch.cli import main
 from vecsearch.corpus import Document, Passage
 from vecsearch.errors import VecsearchError
-from vecsearch.storage.filters import kind, matches, normalise
+from vecsearch.storage.filters import kind, matches, normalise, parse_cli
 from vecsearch.storage.sqlite import PassageStore, write_store
 
 needs_milvus = pytest.mark.skipif(
@@ -209,3 +209,18 @@ def test_the_reference_follows_the_specification():
     assert matches({"w": "é"}, {"w": {"$gt": "z"}}) and not matches({"w": "B"}, {"w": {"$gt": "a"}})  # code points
     assert matches({"a": 2, "b": "x"}, {"a": {"$in": [1, 2]}, "b": {"$gte": "x", "$lte": "y"}})
     assert normalise({'q"': 1, "é": {"$in": ["中文", 2]}}) == [('q"', "$eq", 1), ("é", "$in", ["中文", 2])]
+
+
+def test_the_table_in_docs_filters_md_is_what_filters_do():
+    import re
+
+    lines = (Path(__file__).resolve().parent.parent / "docs" / "filters.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| document's"))
+    wheres = [parse_cli([cell.strip(" `")]) for cell in header.strip("|").split("|")[1:]]
+    rows = [line.strip("|").split("|") for line in lines if line.startswith("| `")]
+    assert len(wheres) == 5 and len(rows) == 6
+    for first, *answers in rows:
+        values = [json.loads(value) for value in re.findall(r"`([^`]*)`", first)]
+        documents = [{"year": value} for value in values] + ([{}] if "missing" in first else [])
+        for where, answer in zip(wheres, answers):
+            assert all(matches(document, where) == (answer.strip() == "yes") for document in documents), (first, where)
