@@ -325,3 +325,129 @@ def test_a_deleted_current_is_restored_by_the_next_write(corpus, index_dir):
     assert (index_dir / "CURRENT").read_text().strip() == "v000001"
     assert retriever.search("violin orchestra", k=1, mode="lexical")
     retriever.close()
+
+
+# --- issue 30: file modes and a full disk -------------------------------------------------------
+
+
+def modes(index_dir: Path) -> dict[str, int]:
+    """The permission bits of every file and folder of the live version (and CURRENT)."""
+    version = live_version(index_dir)
+    found = {p.relative_to(version).as_posix() + "/" * p.is_dir(): p.stat().st_mode & 0o777 for p in version.rglob("*")}
+    return {**found, "/": version.stat().st_mode & 0o777, "CURRENT": (index_dir / "CURRENT").stat().st_mode & 0o777}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_every_index_file_has_the_mode_the_umask_gives(corpus, trained, tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        Retriever.build(corpus, tmp_path / "idx", model=trained, show_progress=False).close()  # a new encoder file
+        first = modes(tmp_path / "idx")
+        (corpus.parent / "more").mkdir(exist_ok=True)
+        Retriever.load(tmp_path / "idx").add([{"id": "extra", "text": "oak maple birch"}])  # the encoder linked
+        second = modes(tmp_path / "idx")
+    finally:
+        os.umask(previous)
+    for found in (first, second):
+        assert "encoder.safetensors" in found and "lexical/" in found
+        assert {name: mode for name, mode in found.items() if not name.endswith("/")} == {
+            name: 0o666 & ~umask for name in found if not name.endswith("/")}
+        assert {name: mode for name, mode in found.items() if name.endswith("/")} == {
+            name: 0o777 & ~umask for name in found if name.endswith("/")}
+
+
+def test_a_trained_encoder_has_the_mode_the_umask_gives(corpus, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        result = invoke("train", corpus, "-o", tmp_path / "model", "--base", "none", "--steps", "5", "--hidden", "16",
+                        "--teacher", "none")
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "model").iterdir()} == {
+        "encoder.safetensors": 0o644, "tokenizer.json": 0o644}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 24 MB tmpfs to fill; skipped where this machine cannot mount one."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path, leave: int) -> None:
+    """Take all but `leave` bytes of the free space of `disk` with a ballast file."""
+    info = os.statvfs(disk)
+    free = info.f_bavail * info.f_frsize
+    with open(disk / "ballast", "wb") as ballast:
+        os.posix_fallocate(ballast.fileno(), 0, max(free - leave, 1))
+
+
+PAGE = 4096  # what a tmpfs allocates at a time
+
+
+@pytest.fixture(scope="module")
+def update(trained, tmp_path_factory):
+    """(a corpus that updates `trained`, the bytes each of the files its next version writes takes
+    on a tmpfs, in the order they are written: lexical/, dense.faiss, passages.sqlite, the rest)."""
+    more = write_corpus(tmp_path_factory.mktemp("more") / "corpus", documents=80)
+    index_dir = Path(shutil.copytree(trained, tmp_path_factory.mktemp("measure") / "idx"))
+    Retriever.build(more, index_dir, show_progress=False).close()
+    version = live_version(index_dir)
+    taken = {p.relative_to(version).as_posix(): -(-p.stat().st_size // PAGE) * PAGE
+             for p in version.rglob("*") if p.is_file() and p.name not in ("encoder.safetensors", "tokenizer.json")}
+    lexical = sum(size for name, size in taken.items() if name.startswith("lexical/"))
+    rest = sum(taken.values()) - lexical - taken["dense.faiss"] - taken["passages.sqlite"]
+    return more, [lexical, taken["dense.faiss"], taken["passages.sqlite"], rest]
+
+
+# where the disk fills: (file, how far into it)
+FULL_AT = [(0, 0.0), (0, 0.5), (1, 0.5), (2, 0.3), (2, 0.9), (3, 0.5)]
+
+
+@pytest.mark.parametrize("writing, share", FULL_AT, ids=[f"{['lexical', 'faiss', 'sqlite', 'manifest'][w]}-{s}" for w, s in FULL_AT])
+def test_a_full_disk_is_named_once_and_the_live_version_kept(trained, update, small_disk, writing, share):
+    more, sizes = update
+    index_dir = Path(shutil.copytree(trained, small_disk / "idx"))
+    live, documents = live_version(index_dir).name, Retriever.load(index_dir).store.counts()[0]
+    fill(small_disk, sum(sizes[:writing]) + int(sizes[writing] * share) // PAGE * PAGE)
+    result = invoke("index", more, "--index", index_dir)
+    line = one_line_error(result, f"the disk holding {index_dir} is full", f"{live} is still live")
+    for leak in ("requested and", "Errno", "sqlite", "faiss", "Error", "database"):
+        assert leak not in line, line
+    assert live_version(index_dir).name == live and versions(index_dir) == [live]
+    assert not list(index_dir.glob(STAGING_PREFIX + "*"))
+    assert invoke("verify", "--index", index_dir).exit_code == 0
+    assert Retriever.load(index_dir).store.counts()[0] == documents
+    (small_disk / "ballast").unlink()
+    assert invoke("index", more, "--index", index_dir).exit_code == 0  # space again: the write goes through
+
+
+def test_a_full_disk_on_a_first_build_leaves_nothing(corpus, trained, small_disk):
+    fill(small_disk, 64 << 10)
+    result = invoke("index", corpus, "--index", small_disk / "idx", "--model", trained)
+    one_line_error(result, f"the disk holding {small_disk / 'idx'} is full", "nothing was written")
+    assert not (small_disk / "idx" / "CURRENT").exists()
+    assert not [p for p in (small_disk / "idx").iterdir() if p.is_dir()]
+
+
+@pytest.mark.parametrize("error, free, full", [
+    (OSError("19935 requested and 992 written"), 992, True),  # numpy's words for a short write
+    (OSError("19935 requested and 992 written"), 10 << 30, False),
+    (RuntimeError("Error in faiss::write_index ... 16339 != 30720 (No space left on device)"), 10 << 30, True),
+    (sqlite3.OperationalError("database or disk is full"), 10 << 30, True),
+    (OSError(28, "No space left on device"), 10 << 30, True),
+    (ValueError("a bug, not the disk"), 0, False),
+])
+def test_what_counts_as_a_full_disk(monkeypatch, tmp_path, error, free, full):
+    from vecsearch.storage import indexdir
+
+    monkeypatch.setattr(indexdir, "_free_bytes", lambda folder: free)
+    assert indexdir._disk_full(error, tmp_path) is full

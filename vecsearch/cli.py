@@ -430,6 +430,7 @@ def train(path, output, text_field, as_json, **training):
     from .corpus import CorpusReport, read_corpus
     from .model.bases import resolve
     from .model.encoder import RNNEncoder
+    from .storage.indexdir import apply_umask
     from .training.self_supervised import fit
     from .training.teacher import teacher_for
 
@@ -444,6 +445,8 @@ def train(path, output, text_field, as_json, **training):
     teacher = teacher_for(build["teacher"], from_base=base is not None)
     encoder, result = fit(texts, doc_ids, build["encoder_config"], build["train_config"], teacher=teacher, base=base)
     encoder.save(output)
+    for name in ("encoder.safetensors", "tokenizer.json"):  # safetensors writes its file 0600
+        apply_umask(Path(output) / name)
     if as_json:
         click.echo(_json({"steps": result.steps, "seconds": round(result.seconds + result.teacher_seconds, 2), "passages": len(passages),
                                "final_loss": round(sum(result.losses[-20:]) / len(result.losses[-20:]), 4) if result.losses else None,

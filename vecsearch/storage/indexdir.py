@@ -19,6 +19,10 @@ Versions are never changed after they are published, so a file whose size or che
 differs from its manifest's record was damaged on disk: opening a version checks every
 file's size and the checksum of the small ones (`check_files`), `verify` all of them.
 
+Every file of a version has the mode the umask gives a new file (0644 under the usual 022),
+whatever wrote it (safetensors writes 0600): anyone who can read the folder can query it. A write
+that fills the disk fails with one message saying so; the live version stays live.
+
 Readers hold a shared flock on their version's manifest for as long as they use it,
 and a writer deletes a superseded version only when it can take that lock
 exclusively, so a version is never removed under a reader; it goes at the first
@@ -29,9 +33,11 @@ on the milvus backend also owns a Milvus collection, dropped with its folder.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import sys
 import time
@@ -251,7 +257,7 @@ def writer_lock(index_dir: str | Path, wait: float = 0.0, *, release: Release) -
     if not (index_dir / POINTER).exists() and not _only_writer_files(index_dir):
         raise VecsearchError(f"{index_dir} exists and is not a vecsearch index; choose another --index")
     try:
-        descriptor = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)  # less the umask, as any file
     except OSError as error:
         raise VecsearchError(f"cannot open {index_dir / LOCK}: {error.strerror or error}") from None
     try:
@@ -334,17 +340,93 @@ def new_version(index_dir: str | Path, *, release: Release) -> Iterator[Path]:
     index_dir = Path(index_dir)
     name = _next_name(index_dir)
     staging = index_dir / f"{STAGING_PREFIX}{name}"
-    staging.mkdir()
+    try:
+        staging.mkdir()
+    except OSError as error:
+        if _disk_full(error, index_dir):
+            raise VecsearchError(_disk_full_message(index_dir)) from error
+        raise
     try:
         yield staging
+        apply_umask(staging)
         record_checksums(staging)
         _fsync_tree(staging)
         os.rename(staging, index_dir / name)
         _replace_pointer(index_dir, name)
-    except BaseException:
+    except BaseException as error:
+        full = _disk_full(error, staging)  # before the staging folder goes, and the space it took
         _discard(staging, release)
+        if full:
+            raise VecsearchError(_disk_full_message(index_dir)) from error
         raise
     remove_leftovers(index_dir, release=release)
+
+
+def apply_umask(path: str | Path) -> None:
+    """Give a file 0666 and a folder 0777 (and everything in it), less the umask: the modes `open`
+    and `mkdir` give, which some writers do not (safetensors makes its file 0600). A file that is
+    not ours (linked from a version another user wrote) keeps its mode; a missing one is passed over."""
+    umask = _umask()
+    path = Path(path)
+    found = [(path, 0o777 if path.is_dir() else 0o666)] if path.exists() else []
+    if path.is_dir():
+        found += [(p, 0o777 if p.is_dir() else 0o666) for p in path.rglob("*")]
+    for item, mode in found:
+        try:
+            os.chmod(item, mode & ~umask)
+        except PermissionError:
+            pass
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (os.umask sets it too,
+    for a moment other threads could create files in)."""
+    try:
+        with open("/proc/self/status") as status:
+            found = re.search(r"^Umask:\s*([0-7]+)", status.read(), re.MULTILINE)
+        if found:
+            return int(found.group(1), 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+# the words a full disk is reported in by writers that do not raise OSError(ENOSPC): FAISS
+# ("... (No space left on device)"), SQLite ("database or disk is full"), safetensors ("os error 28")
+_FULL_WORDS = re.compile(r"No space left|disk is full|[Qq]uota exceeded|os error (28|122)\b")
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def _disk_full(error: BaseException, folder: Path) -> bool:
+    """Whether `error`, raised while writing into `folder`, means its disk is full: by its errno or
+    words, or (numpy says only "19935 requested and 992 written") by the space left there."""
+    if not isinstance(error, Exception):
+        return False
+    cause = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if _FULL_WORDS.search(str(cause)):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return isinstance(error, (OSError, RuntimeError)) and _free_bytes(folder) < _NEARLY_FULL_BYTES
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return 1 << 62
+    return info.f_bavail * info.f_frsize
+
+
+def _disk_full_message(index_dir: Path) -> str:
+    live = _read_pointer(index_dir) if (index_dir / POINTER).exists() else None
+    kept = f"{live} is still live, as it was" if live else "nothing was written"
+    return (f"the disk holding {index_dir} is full ({_free_bytes(index_dir) / 1e6:.1f} MB free): "
+            f"free some space and run again; {kept}")
 
 
 def _next_name(index_dir: Path) -> str:
