@@ -65,6 +65,9 @@ def test_the_issues_command_lines_return_only_matching_documents(tmp_path):
         result = runner.invoke(main, ["query", "wing", "--index", str(tmp_path / "mi"), "-w", option, "--json"])
         assert result.exit_code == 0, result.output
         assert sorted(hit["id"] for hit in json.loads(result.output)) == expected
+    # an argument that is not UTF-8 reaches Python as lone surrogates: one line, not a traceback
+    result = runner.invoke(main, ["query", "wing", "--index", str(tmp_path / "mi"), "-w", "year=\udcff"])
+    assert result.exit_code == 1 and "is not valid Unicode (it holds a lone surrogate, U+DCFF)" in result.output
 
 
 @pytest.mark.parametrize("where, message", [
