@@ -343,7 +343,6 @@ def test_every_index_file_has_the_mode_the_umask_gives(corpus, trained, tmp_path
     try:
         Retriever.build(corpus, tmp_path / "idx", model=trained, show_progress=False).close()  # a new encoder file
         first = modes(tmp_path / "idx")
-        (corpus.parent / "more").mkdir(exist_ok=True)
         Retriever.load(tmp_path / "idx").add([{"id": "extra", "text": "oak maple birch"}])  # the encoder linked
         second = modes(tmp_path / "idx")
     finally:
