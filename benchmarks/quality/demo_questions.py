@@ -1,20 +1,26 @@
-"""Natural questions over the README's demo corpus (Python's help topics): is the right topic first, or in the top 3?
+"""Natural questions over a folder corpus: is the right document first, or in the top 3?
 
-The questions (benchmarks/data/demo_questions.json) are worded the way a newcomer asks,
-mostly without the topic's own words; each names the topic(s) that answer it. Scores
-vecsearch's default mode, dense, lexical and hybrid, with the index built by default
-settings (and, as configs, with the base adapted to the demo, or from scratch), beside
+A battery is a JSON list of {"q", "topics"}: a question worded the way a newcomer asks,
+mostly without the document's own words, and the file stem(s) of the document(s) that answer
+it. The default battery (benchmarks/data/demo_questions.json) is over the README's demo corpus
+(Python's help topics); benchmarks/data/factbook_questions.json is over country profiles from
+the CIA World Factbook (benchmarks/data/make_factbook_corpus.py), a domain nothing trains on.
+Scores vecsearch's default mode, dense, lexical and hybrid, with the index built by default
+settings (and, as configs, with the base adapted to the corpus, or from scratch), beside
 all-MiniLM-L6-v2 over the same passages (exact search, each document at its best passage). Writes
-benchmarks/results/demo_questions.md and .json.
+benchmarks/results/<battery>.md and .json, the battery named by its file (demo_questions, factbook_questions).
 
     python examples/python_docs.py corpus/python-docs
     python -m benchmarks.quality.demo_questions --corpus corpus/python-docs --configs default adapted none --seeds 0 1 2
+    python -m benchmarks.data.make_factbook_corpus --out .cache/factbook
+    python -m benchmarks.quality.demo_questions --corpus .cache/factbook --questions benchmarks/data/factbook_questions.json --configs default
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,12 +80,15 @@ def vecsearch_rankings(corpus: Path, questions: list[dict], config: str, seed: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=Path("corpus/python-docs"))
+    parser.add_argument("--questions", type=Path, default=QUESTIONS,
+                        help="the battery: a JSON list of {q, topics}; results are named after its file")
     parser.add_argument("--configs", nargs="+", default=["default", "none"],
-                        help="how to build: a base (default, none, a folder), or 'adapted' (the default base adapted to the demo)")
+                        help="how to build: a base (default, none, a folder), or 'adapted' (the default base adapted to the corpus)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (matter only where training runs)")
     parser.add_argument("--no-minilm", action="store_true")
     args = parser.parse_args()
-    questions = json.loads(QUESTIONS.read_text())
+    questions = json.loads(args.questions.read_text())
+    battery = args.questions.stem
     rows, details = [], {}
     for config in args.configs:
         for seed in args.seeds if config in TRAINING_CONFIGS else args.seeds[:1]:
@@ -92,13 +101,12 @@ def main() -> None:
         ranking = minilm_rankings(args.corpus, questions)
         rows.append({"system": "all-MiniLM-L6-v2", "mode": "dense", **score(ranking, questions)})
         details["minilm"] = ranking
-    results = RESULTS
-    (results / "demo_questions.json").write_text(json.dumps({"questions": questions, "rows": rows, "rankings": details}, indent=1))
-    lines = [f"# Natural questions over the demo corpus ({len(questions)} questions)", "",
-             "Command: `python -m benchmarks.quality.demo_questions " + " ".join(["--configs", *args.configs, "--seeds", *map(str, args.seeds)]) + "`", "",
+    (RESULTS / f"{battery}.json").write_text(json.dumps({"questions": questions, "rows": rows, "rankings": details}, indent=1))
+    lines = [f"# Natural questions: {battery} ({len(questions)} questions over {args.corpus.name})", "",
+             "Command: `python -m benchmarks.quality.demo_questions " + " ".join(sys.argv[1:]) + "`", "",
              "| system | mode | top-1 | top-3 | build s |", "|---|---|---:|---:|---:|"]
     lines += [f"| {r['system']} | {r['mode']} | {r['top1']} | {r['top3']} | {r.get('build_seconds', '')} |" for r in rows]
-    (results / "demo_questions.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{battery}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
