@@ -56,6 +56,19 @@ def test_a_record_with_a_lone_surrogate_is_skipped_with_its_line(tmp_path, where
     assert [d.id for d in documents] == ["b"] and stdin_report.skipped[0][0] == "stdin:1"
 
 
+def test_standard_input_that_is_not_utf8_costs_its_line(runner, tmp_path):
+    lines = b'{"id": "a", "text": "wing \xff"}\n{"id": "b", "text": "wing \xe2\x80\xa8 flutter \xc2\x85 x"}\n'
+    result = runner.invoke(main, ["index", "-", "--index", str(tmp_path / "idx"), "--json"], input=lines)
+    assert result.exit_code == 0, result.output
+    assert "skipped stdin:1: invalid UTF-8: byte 26 of the line" in result.stderr
+    assert Retriever.load(tmp_path / "idx").doc_ids == ["b"]  # U+2028 and U+0085 inside a string split no line
+    plain = runner.invoke(main, ["index", "-", "--index", str(tmp_path / "plain")], input=b"wing \xff flutter")
+    assert plain.exit_code != 0 and "invalid UTF-8: byte 5" in plain.stderr
+    utf16 = runner.invoke(main, ["index", "-", "--index", str(tmp_path / "utf16"), "--json"],
+                          input=GOOD_RECORD.encode("utf-16"))
+    assert utf16.exit_code == 0 and Retriever.load(tmp_path / "utf16").doc_ids == ["b"]
+
+
 def test_a_python_record_with_a_lone_surrogate_is_skipped():
     report = CorpusReport()
     records = [json.loads(SURROGATE_RECORDS["metadata value"]), json.loads(GOOD_RECORD)]

@@ -278,16 +278,23 @@ def _name(relative: str) -> str:
 def read_stdin(stream, text_field: str = "text", report: CorpusReport | None = None) -> list[Document]:
     """Documents from a stream: JSON Lines (one record per line, as in a .jsonl file; ids from
     the id field or "stdin#LINE") if its first non-blank line is a JSON object, else one
-    plain-text document "stdin"."""
+    plain-text document "stdin". A line that is not UTF-8 costs that line."""
     report = report if report is not None else CorpusReport()
-    text = stream.read()
+    text = _read_stream(stream)
     report.files += 1
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    lines = text.split("\n")  # not splitlines(): a JSON string may hold U+2028 or U+0085 as it is
+    first = next((line for line in lines if line.strip()), "")
     if not first.lstrip().startswith("{"):
+        if (byte := _undecodable(text)) is not None:
+            report.skip("stdin", f"invalid UTF-8: byte {byte}", source="stdin")
+            return []
         return list(documents_from([{"id": "stdin", "text": text, "source": "stdin"}], "text", None, report))
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip():
+            continue
+        if (byte := _undecodable(line)) is not None:
+            report.skip(f"stdin:{number}", f"invalid UTF-8: byte {byte} of the line", source="stdin")
             continue
         try:
             record = json.loads(line)
@@ -306,6 +313,32 @@ def read_stdin(stream, text_field: str = "text", report: CorpusReport | None = N
             record = {**record, "id": f"stdin#{number}"}
         records.append({"source": "stdin", **record, text_field: _with_title(record, record[text_field])})
     return list(documents_from(records, text_field, None, report))
+
+
+def _read_stream(stream) -> str:
+    """All of a text stream; read as bytes where it has them (sys.stdin does), in the encoding its
+    first bytes tell (encodings.py), bytes that are not UTF-8 kept as lone surrogates
+    (surrogateescape) for `_undecodable` to find, line by line."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        return stream.read()
+    raw = buffer.read()
+    encoding = text_encoding(raw[:SNIFF_BYTES])
+    if encoding not in (None, "utf-8-sig"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("utf-8-sig", errors="surrogateescape")
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
+
+
+def _undecodable(text: str) -> int | None:
+    """The offset in bytes of the first byte of `text` that was not UTF-8, or None."""
+    found = _UNDECODED.search(text)
+    return None if found is None else len(text[:found.start()].encode("utf-8", "surrogateescape"))
 
 
 def _with_title(record: dict, text: str) -> str:
