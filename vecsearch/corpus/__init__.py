@@ -18,8 +18,8 @@ from .reading import (
 
 __all__ = [
     "MAX_RUN_CHARS", "MAX_WORD_CHARS", "PASSAGE_OVERLAP", "PASSAGE_WORDS", "SUFFIXES", "CorpusReport", "Document",
-    "Passage", "characters_cut", "content_hash", "documents_from", "iter_documents", "read_corpus", "read_stdin", "record_metadata",
-    "split_passages",
+    "Passage", "characters_cut", "content_hash", "documents_from", "iter_documents", "read_corpus", "read_stdin",
+    "record_metadata", "split_passages",
 ]
 
 

@@ -114,12 +114,13 @@ def content_hash(text: str, metadata: dict | None = None) -> str:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def lone_surrogate(record: dict, text_field: str = "text") -> str | None:
+def _lone_surrogate(record: dict, text_field: str) -> str | None:
     """Why a record cannot be stored if a string in it holds a lone surrogate (JSON's "\\ud800"
     parses, but is not Unicode: it cannot be encoded, hashed or written), else None."""
     for name, value in record.items():
-        if isinstance(name, str) and _SURROGATE.search(name):
-            return f"lone surrogate: {_escaped(_SURROGATE.search(name).group())} in a field name"
+        found = _surrogate_in(name)
+        if found:
+            return f"lone surrogate: {_escaped(found)} in a field name"
         found = _surrogate_in(value)
         if found:
             kind = "the text" if name == text_field else f"field '{_escaped(str(name))}'"
@@ -211,7 +212,8 @@ def documents_from(
         items = items.to_dict("records")
     id_fields = (id_field,) if id_field else ID_FIELDS
     for position, item in enumerate(items):
-        surrogate = lone_surrogate(_fields_of(item, text_field), text_field) if isinstance(item, (str, dict, Document)) else None
+        known = isinstance(item, (str, dict, Document))
+        surrogate = _lone_surrogate(_fields_of(item, text_field), text_field) if known else None
         if surrogate:
             report.documents += 1
             report.skip(_escaped(_id_of(item, id_fields, position)), surrogate)
@@ -305,7 +307,7 @@ def read_stdin(stream, text_field: str = "text", report: CorpusReport | None = N
             reason = _not_text(record, text_field) if isinstance(record, dict) else "not a JSON object"
             report.skip(f"stdin:{number}", reason, source="stdin")
             continue
-        surrogate = lone_surrogate(record, text_field)
+        surrogate = _lone_surrogate(record, text_field)
         if surrogate:
             report.skip(f"stdin:{number}", surrogate, source="stdin")
             continue
@@ -540,7 +542,7 @@ def _read_record_file(
                     f"{relative}: no field '{text_field}' in its records "
                     f"(fields: {', '.join(map(str, record)) or 'none'}); choose one with --text-field"
                 )
-            surrogate = lone_surrogate(record, text_field)
+            surrogate = _lone_surrogate(record, text_field)
             if surrogate:
                 report.skip(f"{relative}:{where}", surrogate, source=relative)
                 continue
