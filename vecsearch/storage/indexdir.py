@@ -404,12 +404,13 @@ def _disk_full(error: BaseException, folder: Path) -> bool:
     words, or (numpy says only "19935 requested and 992 written") by the space left there."""
     if not isinstance(error, Exception):
         return False
-    cause = error
-    while cause is not None:
+    cause, seen = error, set()
+    while cause is not None and id(cause) not in seen:  # the error, and the errors it was raised from
         if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
         if _FULL_WORDS.search(str(cause)):
             return True
+        seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return isinstance(error, (OSError, RuntimeError)) and _free_bytes(folder) < _NEARLY_FULL_BYTES
 
