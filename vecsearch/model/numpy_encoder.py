@@ -14,6 +14,8 @@ The recurrences are torch's, gate for gate:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,12 +81,19 @@ class _Recurrence:
 
     def states(self, inputs: np.ndarray) -> np.ndarray:
         """(D, T, embed) inputs, one row of tokens per direction -> (D, T, H) hidden states."""
-        projected = inputs @ self.w_input + self.b_input  # (D, T, gates*H), all tokens at once
-        projected = np.ascontiguousarray(projected.transpose(1, 0, 2)[:, :, None])  # (T, D, 1, G): step t contiguous
-        directions, steps, _ = inputs.shape
-        states = np.zeros((steps + 1, directions, 1, self.hidden_dim), dtype=np.float32)  # [0]: the start state
+        return self.batch_states(inputs[:, None])[:, 0]
+
+    def batch_states(self, inputs: np.ndarray) -> np.ndarray:
+        """(D, B, T, embed) inputs, B texts read side by side (each step one product for all of
+        them) -> (D, B, T, H). A text shorter than T is padded at the end: its states up to its
+        length are its own."""
+        b_input = self.b_input[:, None]  # (D, 1, 1, G)
+        projected = inputs @ self.w_input[:, None] + b_input  # (D, B, T, gates*H), all tokens at once
+        projected = np.ascontiguousarray(projected.transpose(2, 0, 1, 3))  # (T, D, B, G): step t contiguous
+        directions, batch, steps, _ = inputs.shape
+        states = np.zeros((steps + 1, directions, batch, self.hidden_dim), dtype=np.float32)  # [0]: the start state
         {"gru": self._gru, "lstm": self._lstm, "simple": self._elman}[self.cell](projected, states)
-        return states[1:, :, 0].transpose(1, 0, 2)
+        return states[1:].transpose(1, 2, 0, 3)
 
     # Each step writes into arrays made once (out=, in-place operators): a step is ~10 numpy
     # calls on a few hundred numbers, where allocating each result costs as much as the maths
@@ -170,22 +179,159 @@ class NumpyEncoder:
 
     def embed_ids(self, sequence: list[int]) -> np.ndarray:
         """One text's token ids -> its unit vector."""
-        x = self.embedding[np.asarray(sequence)]
-        # the backward direction reads the text reversed; both run in one recurrence
-        inputs = np.stack([x, x[::-1]]) if self.directions == 2 else x[None]
-        states = self.recurrence.states(inputs)
+        return _unit(self._project(self._pool(self.token_states([sequence])[0])))
+
+    def token_states(self, sequences: list[list[int]]) -> list[np.ndarray]:
+        """Each text's hidden states, one (T, H·directions) array per text: row t holds every
+        direction's state at token t (the forward reader's after reading up to t, the backward
+        reader's after reading from the end back to t). Texts are read side by side."""
+        lengths = [len(sequence) for sequence in sequences]
+        inputs = np.zeros((self.directions, len(sequences), max(lengths), self.config.embed_dim), dtype=np.float32)
+        for row, sequence in enumerate(sequences):
+            x = self.embedding[np.asarray(sequence)]
+            inputs[0, row, : len(x)] = x
+            if self.directions == 2:  # the backward direction reads the text reversed
+                inputs[1, row, : len(x)] = x[::-1]
+        if len(sequences) == 1:
+            states = self.recurrence.states(inputs[:, 0])[:, None]
+        else:
+            with _one_blas_thread():
+                states = self.recurrence.batch_states(inputs)
+        aligned = []
+        for row, length in enumerate(lengths):
+            per_direction = [states[0, row, :length]]
+            if self.directions == 2:
+                per_direction.append(states[1, row, :length][::-1])
+            aligned.append(np.concatenate(per_direction, axis=1))
+        return aligned
+
+    def _pool(self, states: np.ndarray) -> np.ndarray:
+        if self.config.pooling == "last":  # the backward reader ends on the first token
+            size = self.recurrence.hidden_dim
+            return np.concatenate([states[-1, :size], states[0, size:]])
+        if self.config.pooling == "max":
+            return states.max(axis=0)
+        return states.mean(axis=0)
+
+    def _project(self, pooled: np.ndarray) -> np.ndarray:
+        return pooled if self.projection is None else pooled @ self.projection[0] + self.projection[1]
+
+    def contributions(self, sequences: list[list[int]], query: np.ndarray) -> list[TokenShares]:
+        """Each text's cosine with the unit vector `query`, split into one share per token.
+
+        With the projection `P` and bias `b`, a text's vector is `u = P·pool(h) + b` and its score
+        `q·u / |u|`. The bias's share `q·b / |u|` is no token's (`TokenShares.bias`); the rest is
+        split by pooling, each split exact (the shares and the bias add up to the score):
+          mean: `u - b` is the mean of the tokens' projected states, so token t's share is
+                `q·P h_t / (T |u|)` - what its state adds to the average;
+          max:  each dimension of the pooled state is one token's; a token's share is that of
+                the dimensions it holds the maximum of (which token won, not what it would have
+                been without it);
+          last: a final state is the sum of the steps' changes to it, so token t's share is
+                `q·P (h_t - h_before_t) / |u|` in each reading direction - how far reading t
+                moved the final state toward the query.
+        """
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        if self.projection is None:
+            toward, bias_term = query, 0.0  # q·(P h) = h·(P^T q), so one product per token
+        else:
+            toward, bias_term = self.projection[0] @ query, float(self.projection[1] @ query)
+        shares = []
+        for states in self.token_states(sequences):
+            norm = max(float(np.linalg.norm(self._project(self._pool(states)))), 1e-12)
+            shares.append(TokenShares(self._token_terms(states, toward) / norm, bias_term / norm))
+        return shares
+
+    def _token_terms(self, states: np.ndarray, toward: np.ndarray) -> np.ndarray:
+        """Each token's part of `pool(states)·toward`, the parts adding up to it."""
+        pooling = self.config.pooling
+        if pooling == "mean":
+            return states @ toward / len(states)
+        if pooling == "max":
+            holder = states.argmax(axis=0)  # the token holding each dimension's maximum
+            return np.bincount(holder, weights=states.max(axis=0) * toward, minlength=len(states))
+        size = self.recurrence.hidden_dim  # last: each step's change in each reader, in its reading order
+        forward = np.diff(states[:, :size], axis=0, prepend=0.0)
+        terms = forward @ toward[:size]
         if self.directions == 2:
-            finals = [states[0, -1], states[1, -1]]  # the backward reader ends on the first token
-            states = [states[0], states[1, ::-1]]
-        else:
-            finals, states = [states[0, -1]], [states[0]]
-        if self.config.pooling == "last":
-            vector = np.concatenate(finals)
-        elif self.config.pooling == "max":
-            vector = np.concatenate(states, axis=1).max(axis=0)
-        else:
-            vector = np.concatenate(states, axis=1).mean(axis=0)
-        if self.projection is not None:
-            vector = vector @ self.projection[0] + self.projection[1]
-        norm = np.linalg.norm(vector)
-        return (vector / max(norm, 1e-12)).astype(np.float32)
+            backward = np.diff(states[::-1, size:], axis=0, prepend=0.0)[::-1]
+            terms = terms + backward @ toward[size:]
+        return terms
+
+    def explain(self, texts: list[str], query: np.ndarray) -> list[Explanation]:
+        """For each text, its cosine with the unit vector `query` split among its words (a word's
+        share is that of the tokens it is made of): what `contributions` gives, on the text's words.
+        Words past the `max_length` tokens the encoder reads get no share."""
+        if self.tokenizer is None:
+            raise VecsearchError("this encoder has no tokenizer attached")
+        encodings = [self.tokenizer.encode(text) for text in texts]
+        sequences = [encoding.ids[: self.config.max_length] or [self.tokenizer.token_to_id("[UNK]")]
+                     for encoding in encodings]
+        explanations = []
+        for encoding, shares in zip(encodings, self.contributions(sequences, query)):
+            words: dict[int, list] = {}
+            rest = shares.bias
+            for share, word, (start, end) in zip(shares.tokens.tolist(), encoding.word_ids, encoding.offsets):
+                if word is None:  # a special token
+                    rest += share
+                elif word in words:
+                    words[word][1] = max(words[word][1], end)
+                    words[word][2] += share
+                else:
+                    words[word] = [start, end, share]
+            explanations.append(Explanation(shares.score, rest, [tuple(w) for w in words.values()]))
+        return explanations
+
+
+@dataclass
+class TokenShares:
+    """A text's score split by token: `tokens[t]` is token t's share; `bias` the projection bias's."""
+
+    tokens: np.ndarray
+    bias: float
+
+    @property
+    def score(self) -> float:
+        return float(self.tokens.sum()) + self.bias
+
+
+@dataclass
+class Explanation:
+    """A passage's cosine with a query, split among its words: `words` holds (start, end, share)
+    with offsets into the passage's text; `rest` is the share no word carries (the projection's
+    bias); the shares and `rest` add up to `score`."""
+
+    score: float
+    rest: float
+    words: list[tuple[int, int, float]]
+
+    def to_dict(self) -> dict:
+        return {"score": self.score, "rest": self.rest, "words": [list(word) for word in self.words]}
+
+
+@contextmanager
+def _one_blas_thread():
+    """Products made inside run on the calling thread alone. A step over several texts is big
+    enough for OpenBLAS to share among threads, and on a busy 2-core machine waiting for them
+    cost ten times the work (explaining 10 hits: ~350 ms against ~27 ms alone; the benchmark
+    benchmarks/quality/explain_snippets.py times it). threadpoolctl comes with scikit-learn."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController()
+        except ImportError:
+            _BLAS = False
+    if not _BLAS:
+        yield
+        return
+    with _BLAS.limit(limits=1, user_api="blas"):
+        yield
+
+
+_BLAS = None  # the ThreadpoolController, made on first use (False: threadpoolctl is missing)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
