@@ -467,7 +467,10 @@ def train(path, output, text_field, as_json, **training):
                    "field<=v; repeat to combine (all must hold).")
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print hits as a JSON list.")
-def query(text, k, mode, where, index_dir, as_json):
+@click.option("--explain", is_flag=True,
+              help="Dense and hybrid: say which words of each passage carried its cosine with the query, "
+                   "and place the snippet where they are (underlined; the query's words stay bold).")
+def query(text, k, mode, where, index_dir, as_json, explain):
     """Search the index for TEXT; prints the best documents, one hit each, with its score:
     cosine (dense), bm25 (lexical) or rrf (hybrid: reciprocal-rank fusion of the two).
 
@@ -476,6 +479,7 @@ def query(text, k, mode, where, index_dir, as_json):
       vecsearch query "how do RNNs keep context?" -k 5
       vecsearch query "boundary layer" --json | jq '.[0].id'
       vecsearch query "wing flutter" --where year>=1960 --where lang=en
+      vecsearch query "read a file line by line" --mode dense --explain
     """
     from .retriever import MAX_QUERY_CHARS, MAX_QUERY_WORDS, Retriever, truncate_query
     from .search.snippets import render
@@ -487,7 +491,9 @@ def query(text, k, mode, where, index_dir, as_json):
                    f"(at most {MAX_QUERY_WORDS} words and {MAX_QUERY_CHARS} characters are used)", err=True)
     retriever = Retriever.load(index_dir)
     mode = mode or retriever.default_mode
-    hits = retriever.search(text, k=k, mode=mode, where=parse_cli(where))
+    hits = retriever.search(text, k=k, mode=mode, where=parse_cli(where), explain=explain)
+    if explain and mode == "lexical":
+        click.echo("note: --explain explains dense scores; lexical hits mark the query's words as always", err=True)
     if mode != "dense" and not retriever.lexical.terms(text):
         fallback = "; the dense side answered alone" if mode == "hybrid" else "; try --mode dense"
         click.echo(f"note: every word of the query is a stopword to BM25 ({retriever.lexical.stopwords} list){fallback}",
@@ -497,14 +503,35 @@ def query(text, k, mode, where, index_dir, as_json):
         return
     if not hits:
         click.echo("no results" + (" (none of the documents matches --where)" if where else ""))
-    bold = (lambda word: click.style(word, bold=True)) if sys.stdout.isatty() else (lambda word: word)
+    terminal = sys.stdout.isatty()
+    bold = (lambda word: click.style(word, bold=True)) if terminal else (lambda word: word)
+    underline = (lambda word: click.style(word, underline=True)) if terminal else (lambda word: word)
     for hit in hits:
         click.echo(f"{hit.rank:>3}  {hit.score_kind:>6} {hit.score:.4f}  {_shown(hit.id)}"
                    + (f"  ({_shown(hit.source)})" if hit.source != hit.id else ""))
         if hit.metadata:
             fields = ", ".join(_shown(f"{name}={json.dumps(value, ensure_ascii=False)}") for name, value in hit.metadata.items())
             click.echo("     " + textwrap.shorten(fields, width=200, placeholder=" ..."))
-        click.echo("     " + render(*_escaped_snippet(hit.text, hit.snippet), bold))
+        click.echo("     " + render(*_escaped_snippet(hit.text, hit.snippet), bold, underline))
+        if hit.explanation is not None:
+            click.echo("     " + _carrying_words(hit.text, hit.explanation))
+
+
+def _carrying_words(text: str, explanation, shown: int = 6) -> str:
+    """One line: the words carrying most of the cosine (a word's shares summed over its
+    occurrences), what all words carry, and the rest (the projection's bias)."""
+    by_word: dict[str, list] = {}
+    for start, end, share in explanation.words:
+        word = text[start:end].lower()
+        if any(char.isalnum() for char in word):
+            entry = by_word.setdefault(word, [0.0, 0])
+            entry[0] += share
+            entry[1] += 1
+    top = sorted(by_word.items(), key=lambda item: -item[1][0])[:shown]
+    listed = ", ".join(f"{_shown(word)} {share:+.3f}" + (f" ({count}x)" if count > 1 else "")
+                       for word, (share, count) in top if share > 0)
+    return (f"why: {listed or 'no word adds to it'}; words {explanation.score - explanation.rest:+.3f} "
+            f"+ bias {explanation.rest:+.3f} = cosine {explanation.score:.3f}")
 
 
 def _escaped_snippet(text: str, snippet):
@@ -520,7 +547,8 @@ def _escaped_snippet(text: str, snippet):
         pieces.append(_escape(char) if _CONTROL.match(char) and not char.isspace() else char)
         length += len(pieces[-1])
     starts.append(length)
-    moved = Snippet(starts[snippet.start], starts[snippet.end], [(starts[a], starts[b]) for a, b in snippet.marks])
+    moved = Snippet(starts[snippet.start], starts[snippet.end], [(starts[a], starts[b]) for a, b in snippet.marks],
+                    [(starts[a], starts[b]) for a, b in snippet.semantic])
     return "".join(pieces), moved
 
 

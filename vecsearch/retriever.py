@@ -37,6 +37,7 @@ from .training.teacher import adaptation
 
 if TYPE_CHECKING:  # the write path (indexing) is imported where a write happens: queries never load it
     from .indexing import BuildOptions, UpdateSummary
+    from .model.numpy_encoder import Explanation
 
 DEFAULT_INDEX = "indexes/default"
 MODES = ("dense", "lexical", "hybrid")
@@ -75,9 +76,17 @@ class Hit:
     metadata: dict | None = None  # the document's own fields (from its record), if any
     score_kind: str = ""  # what `score` is: "cosine", "bm25" or "rrf" (SCORE_KINDS)
     snippet: Snippet | None = None  # the window of `text` to show, and where the query's words are in it
+    # asked for by search(explain=True): the passage's cosine with the query split among its words
+    explanation: Explanation | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The hit as plain data; `explanation` only when there is one (JSON without it is as before)."""
+        data = asdict(self)
+        if self.explanation is None:
+            del data["explanation"]
+        else:
+            data["explanation"] = self.explanation.to_dict()
+        return data
 
 
 class Retriever:
@@ -154,14 +163,18 @@ class Retriever:
     def default_mode(self) -> str:
         return self.manifest.fusion.default_mode
 
-    def search(self, query: str | list[str], k: int = 10, mode: str | None = None, where: Where | None = None):
+    def search(self, query: str | list[str], k: int = 10, mode: str | None = None, where: Where | None = None,
+               explain: bool = False):
         """The `k` best documents for `query`, each with its best passage: a list of Hit (for a
         list of queries, a list of such lists, searched together: faster than one by one).
 
         `mode` is "dense" (RNN vectors), "lexical" (BM25) or "hybrid" (both, fused);
         by default the mode the index chose when it was built. `where` keeps only documents
         whose metadata matches (storage/filters.py: {"year": 2020, "lang": {"$in": ["en", "de"]}}),
-        before ranking, so up to k of them come back.
+        before ranking, so up to k of them come back. `explain` (dense and hybrid) gives each hit
+        its `explanation` (see `explain`) and a snippet placed where the words carrying the score
+        are; it reads each hit's passage through the encoder again (benchmarks/quality/explain_snippets.py
+        times it), so searches without it cost what they did.
         """
         batch = not isinstance(query, str)
         queries = list(query) if batch and isinstance(query, (list, tuple)) else [query]
@@ -179,7 +192,43 @@ class Retriever:
         if not 1 <= k <= MAX_K:
             raise VecsearchError(f"k must be between 1 and {MAX_K}")
         results = self._search(queries, k, mode, where)
+        if explain and mode != "lexical":
+            for text, hits in zip(queries, results):
+                self._explain_hits(text, hits)
         return results if batch else results[0]
+
+    def explain(self, query: str, hit: Hit | int) -> Explanation:
+        """Why a passage (a Hit's, or the one with this passage id) matches `query` densely: the
+        cosine of the query's vector with the passage's vector, split among the passage's words
+        (`Explanation.words`: (start, end, share), offsets into the passage's text), plus the
+        share no word carries (`rest`: the projection's bias). The shares add up to the score.
+
+        The query's own vector is explained, in every mode: a dense hit's score is this cosine
+        (up to how the index stored the passage's vector); a hybrid hit's dense side searched with
+        that vector moved toward BM25's best passages, and its score is a fusion of ranks.
+        """
+        text = hit.text if isinstance(hit, Hit) else self._passage_text(hit)
+        query = truncate_query(query)[0]
+        if not query.strip():
+            raise VecsearchError("empty query")
+        return self.query_encoder.explain([text], self.query_encoder.encode([query])[0])[0]
+
+    def _passage_text(self, passage_id: int) -> str:
+        found = self.store.passages([int(passage_id)]) if 0 <= int(passage_id) < self.index.ntotal else []
+        if not found:
+            raise VecsearchError(f"no passage {passage_id} in the index")
+        return found[0].text
+
+    def _explain_hits(self, query: str, hits: list[Hit]) -> None:
+        """Give each hit its explanation, and a snippet where the words carrying its score are."""
+        if not hits:
+            return
+        encoder = self.query_encoder
+        explanations = encoder.explain([hit.text for hit in hits], encoder.encode([query])[0])
+        terms = set(analyze([query], self.stopwords)[0])
+        for hit, explanation in zip(hits, explanations):
+            hit.explanation = explanation
+            hit.snippet = make_snippet(hit.text, terms, stemmer(), shares=explanation.words)
 
     def _search(self, queries: list[str], k: int, mode: str, where: Where | None) -> list[list[Hit]]:
         depth = max(4 * k, 100)  # passages per side before grouping by document
