@@ -116,3 +116,48 @@ def test_a_document_address_with_a_malformed_escape_says_so(browser, live_server
     browser.get(live_server + "/doc/" + "no%20such%20document")
     wait.until(when.text_to_be_present_in_element((By.ID, "status"), "no such document"))
     assert browser.find_element(By.ID, "doc-id").text == "no such document"
+
+
+def test_the_document_view_tints_the_passages_words_by_their_share(browser, live_server, small_index):
+    """Issue 33: /doc/{id}?passage=N&q=... tints each word of the passage that led there by its
+    share of the passage's cosine with the query, as /explain gives it; the search page marks the
+    words carrying each dense hit in its snippet."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    query = "a tool for cutting wood"
+    with urllib.request.urlopen(f"{live_server}/search?{urllib.parse.urlencode({'q': query, 'k': 3, 'mode': 'dense', 'explain': 'true'})}") as response:
+        hits = json.load(response)
+    hit = hits[0]
+    assert hit["explanation"]["words"] and hit["snippet"]["semantic"]
+    with urllib.request.urlopen(f"{live_server}/explain?{urllib.parse.urlencode({'q': query, 'passage_id': hit['passage_id']})}") as response:
+        explanation = json.load(response)
+    wait = WebDriverWait(browser, 30)
+    params = urllib.parse.urlencode({"passage": hit["passage_id"], "q": query, "mode": "dense"})
+    browser.get(f"{live_server}/doc/{urllib.parse.quote(hit['id'])}?{params}")
+    wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#passage .share"))
+    words = browser.find_elements(By.CSS_SELECTOR, "#passage .share")
+    assert len(words) == len(explanation["words"])
+    passage = hit["text"]
+    assert [w.text for w in words[:5]] == [passage[a:b] for a, b, _ in explanation["words"][:5]]
+    strongest = max(explanation["words"], key=lambda w: abs(w[2]))
+    strengths = browser.execute_script(
+        "return [...document.querySelectorAll('#passage .share')].map(e => Number(e.style.getPropertyValue('--strength')))")
+    assert max(strengths) == 1 and strengths[explanation["words"].index(strongest)] == 1
+    shade = browser.execute_script(  # the strongest word's background is drawn, not transparent
+        "const e = [...document.querySelectorAll('#passage .share')].find(e => e.style.getPropertyValue('--strength') === '1.000');"
+        "return getComputedStyle(e).backgroundColor")
+    assert shade not in ("rgba(0, 0, 0, 0)", "transparent"), shade
+    note = browser.find_element(By.ID, "explain-note").text
+    assert f"{explanation['score']:.3f}" in note and "bias" in note
+    # lexical: no tints
+    browser.get(f"{live_server}/doc/{urllib.parse.quote(hit['id'])}?" + params.replace("mode=dense", "mode=lexical"))
+    wait.until(lambda driver: driver.find_elements(By.ID, "passage"))
+    assert not browser.find_elements(By.CSS_SELECTOR, "#passage .share")
+    # the search page marks the carrying words of a dense hit's snippet
+    browser.get(f"{live_server}/?{urllib.parse.urlencode({'q': query, 'mode': 'dense'})}")
+    wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#results .snippet mark.semantic"))

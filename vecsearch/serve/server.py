@@ -3,6 +3,7 @@
     GET /search?q=...&k=10&mode=hybrid   the hits `vecsearch query --json` prints
     GET /info, GET /health               what `vecsearch info --json` shows; liveness
     GET /map, GET /map/search?q=...      the 2-D map of the passages; a query and its hits on it (both take where)
+    GET /explain?q=...&passage_id=N      which words of a passage carried its cosine with the query
     GET /                                the search page (vecsearch/serve/static: plain HTML/JS/CSS)
     GET /openapi.json                    the API's description (no /docs: Swagger UI would need a CDN)
 
@@ -62,11 +63,22 @@ STATIC = resources.files("vecsearch.serve") / "static"
 
 
 class SnippetOut(BaseModel):
-    """The window text[start:end] of the hit's passage to show, and the (start, end) of each query word in it."""
+    """The window text[start:end] of the hit's passage to show, and the (start, end) of each query word in it;
+    `semantic`: the (start, end) of the few other words carrying most of the cosine, when explained."""
 
     start: int
     end: int
     marks: list[tuple[int, int]]
+    semantic: list[tuple[int, int]] = []
+
+
+class ExplanationOut(BaseModel):
+    """A passage's cosine with the query split among its words: (start, end, share) with offsets into
+    the passage's text; `rest` is what no word carries (the projection's bias); all add up to `score`."""
+
+    score: float
+    rest: float
+    words: list[tuple[int, int, float]]
 
 
 class HitOut(BaseModel):
@@ -80,6 +92,7 @@ class HitOut(BaseModel):
     metadata: dict[str, Any] | None = None
     score_kind: Literal["cosine", "bm25", "rrf"]
     snippet: SnippetOut
+    explanation: ExplanationOut | None = None  # with explain=true, for dense and hybrid hits
 
 
 class PassageSpan(BaseModel):
@@ -160,6 +173,8 @@ QueryText = Query(..., min_length=1, max_length=MAX_QUERY_CHARS,
                   description=f"The query: at most {MAX_QUERY_CHARS} characters and {MAX_QUERY_WORDS} words.")
 TopK = Query(10, ge=1, le=MAX_K, description=f"Number of documents to return (1-{MAX_K}).")
 Mode = Query(None, description="dense, lexical or hybrid; default: the index's choice.")
+Explain = Query(False, description="Dense and hybrid: give each hit the words carrying its cosine with the query "
+                                   "(`explanation`), and a snippet where they are (`snippet.semantic`).")
 # Bounded so that the longest query with the most filters, percent-encoded, stays under the query
 # string limit (414) and uvicorn's request-line limit
 MAX_WHERE, MAX_WHERE_CHARS = 8, 100
@@ -213,15 +228,16 @@ def create_app(index_dir: str, reload_interval: float = 0.25, concurrent_searche
     app.add_exception_handler(BadRequest, _bad_request)
     app.add_exception_handler(VecsearchError, _bad_request)
 
-    def hits(q: str, k: int, mode: str | None, where: list[str]) -> list[dict]:
+    def hits(q: str, k: int, mode: str | None, where: list[str], explain: bool) -> list[dict]:
         with live.use() as retriever:
-            return [hit.to_dict() for hit in retriever.search(_checked(q), k=k, mode=mode, where=parse_cli(where))]
+            found = retriever.search(_checked(q), k=k, mode=mode, where=parse_cli(where), explain=explain)
+            return [hit.to_dict() for hit in found]
 
     @app.get("/search", response_model=list[HitOut], responses=ERRORS, summary="Search the index")
     async def search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode,
-                     where: list[WhereItem] = Where):
+                     where: list[WhereItem] = Where, explain: bool = Explain):
         """The `k` best documents for `q`, one hit each: what `vecsearch query --json` prints."""
-        return JSONResponse(await in_search_slot(hits, q, k, mode, where))  # already the model's shape: skip re-validating it
+        return JSONResponse(await in_search_slot(hits, q, k, mode, where, explain))  # already the model's shape: skip re-validating it
 
     @app.get("/info", response_model=Info, summary="Describe the index")
     def info():
@@ -253,14 +269,14 @@ def _add_map_and_document_routes(app: FastAPI, live: LiveIndex, in_search_slot) 
 
     @app.get("/map/search", response_model=MapSearchOut, responses=ERRORS, summary="Search, placed on the map")
     async def map_search(q: str = QueryText, k: int = TopK, mode: Literal["dense", "lexical", "hybrid"] | None = Mode,
-                         where: list[WhereItem] = Where):
+                         where: list[WhereItem] = Where, explain: bool = Explain):
         """Like /search, plus the map coordinates of the query and of each hit's passage."""
-        return await in_search_slot(placed_hits, q, k, mode, where)
+        return await in_search_slot(placed_hits, q, k, mode, where, explain)
 
-    def placed_hits(q: str, k: int, mode: str | None, where: list[str]) -> dict:
+    def placed_hits(q: str, k: int, mode: str | None, where: list[str], explain: bool) -> dict:
         with live.use() as retriever:
             q = _checked(q)
-            hits = retriever.search(q, k=k, mode=mode, where=parse_cli(where))
+            hits = retriever.search(q, k=k, mode=mode, where=parse_cli(where), explain=explain)
             emap = live.cached(retriever, "map", embedding_map)
             query_point = emap.place(retriever.query_encoder.encode([q]))[0]
             passage_ids = [hit.passage_id for hit in hits]
@@ -280,6 +296,23 @@ def _add_map_and_document_routes(app: FastAPI, live: LiveIndex, in_search_slot) 
             try:
                 return retriever.document(id)
             except VecsearchError as error:
+                return JSONResponse({"detail": str(error)}, status_code=404)
+
+    @app.get("/explain", response_model=ExplanationOut,
+             responses={**ERRORS, 404: {"model": Problem, "description": "No such passage"}},
+             summary="Which words of a passage carried its cosine with a query")
+    async def explain(q: str = QueryText, passage_id: int = Query(..., ge=0, description="The passage's id (a hit's passage_id).")):
+        """The passage's cosine with the query's vector split among its words (what the document page tints)."""
+        return await in_search_slot(explained, q, passage_id)
+
+    def explained(q: str, passage_id: int):
+        with live.use() as retriever:
+            q = _checked(q)
+            try:
+                return retriever.explain(q, passage_id).to_dict()
+            except VecsearchError as error:
+                if "no passage" not in str(error):
+                    raise
                 return JSONResponse({"detail": str(error)}, status_code=404)
 
     @app.get("/", include_in_schema=False)

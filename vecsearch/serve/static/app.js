@@ -91,7 +91,7 @@ async function run() {
   const q = $("query").value;
   $("examples").replaceChildren();
   const mode = document.querySelector("input[name=mode]:checked");
-  const params = new URLSearchParams({ q, k: "10" });
+  const params = new URLSearchParams({ q, k: "10", explain: "true" });  // only the hits shown are explained
   if (mode) params.set("mode", mode.value);
   showStatus("Searching...");
   const started = performance.now();
@@ -151,14 +151,22 @@ function drawResults() {
   });
 }
 
-// The snippet's window of the passage as text nodes, each query word in a <mark>.
+// The snippet's window of the passage as text nodes, each query word in a <mark>, each word
+// carrying the dense score (snippet.semantic, when explained) in a <mark class="semantic">.
 function marked(text, snippet) {
   const nodes = [];
   let at = snippet.start;
   if (at > 0) nodes.push(document.createTextNode("... "));
-  for (const [start, end] of snippet.marks) {
+  const marks = snippet.marks.map(([start, end]) => [start, end, ""])
+    .concat((snippet.semantic || []).map(([start, end]) => [start, end, "semantic"]))
+    .sort((a, b) => a[0] - b[0]);
+  for (const [start, end, kind] of marks) {
     nodes.push(document.createTextNode(text.slice(at, start)));
     const mark = document.createElement("mark");
+    if (kind) {
+      mark.className = kind;
+      mark.title = "carries the passage's cosine with the query (not one of its words)";
+    }
     mark.textContent = text.slice(start, end);
     nodes.push(mark);
     at = end;
