@@ -186,7 +186,7 @@ def write_version(
         with clock("index"):
             index_type, requested, dense = build_dense(vectors, backend, live, reuse, options)
         with clock("calibrate"):
-            fusion = calibrate_fusion(encoder, dense, lexical, corpus, live, reuse)
+            fusion = calibrate_fusion(encoder, dense, lexical, corpus, live, reuse, distilled=bool((training or {}).get("teacher")))
         with clock("write"):
             summary.version = publish(
                 index_dir, live, reuse, encoder, lexical, backend, dense, corpus, vectors,
@@ -371,14 +371,15 @@ def build_dense(vectors: np.ndarray, backend: dict, live: _Live, reuse: bool, op
     return chosen, requested, None if reuse else build_index(vectors, "flat")
 
 
-def calibrate_fusion(encoder, dense, lexical: LexicalIndex, corpus: _Corpus, live: _Live, reuse: bool) -> Fusion:
+def calibrate_fusion(encoder, dense, lexical: LexicalIndex, corpus: _Corpus, live: _Live, reuse: bool,
+                     distilled: bool = False) -> Fusion:
     """Phase 7: the hybrid's weight and the default mode: the live version's, or measured anew
-    on pseudo-queries (calibration.py) when the encoder is new."""
+    on pseudo-queries (calibration.py) when the encoder is new (`distilled`: from a teacher)."""
     if reuse:
         return live.manifest.fusion
     from .search.calibration import calibrate
 
-    return Fusion(**calibrate(encoder, dense, lexical, corpus.texts, corpus.doc_ids))
+    return Fusion(**calibrate(encoder, dense, lexical, corpus.texts, corpus.doc_ids, distilled=distilled))
 
 
 def publish(index_dir: Path, live: _Live, reuse: bool, encoder, lexical: LexicalIndex, backend: dict, dense,
