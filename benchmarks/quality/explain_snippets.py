@@ -98,15 +98,15 @@ def timings(retriever: Retriever, questions: list[dict], repeats: int) -> dict:
 
     for question in questions[:3]:  # warm up: caches, BLAS, the tokenizer
         retriever.search(question["q"], k=10, explain=True)
-    for _ in range(repeats):
+    for repeat in range(repeats):
         for question in questions:
             q = question["q"]
             for mode in MODES:
-                retriever._query_encoder = before
-                timed(f"{mode} before", lambda: retriever.search(q, k=10, mode=mode))
+                runs = [("before", before, False), ("plain", today, False), ("explain", today, True)]
+                for kind, encoder, explain in runs if repeat % 2 else runs[::-1]:  # neither always first
+                    retriever._query_encoder = encoder
+                    timed(f"{mode} {kind}", lambda: retriever.search(q, k=10, mode=mode, explain=explain))
                 retriever._query_encoder = today
-                timed(f"{mode} plain", lambda: retriever.search(q, k=10, mode=mode))
-                timed(f"{mode} explain", lambda: retriever.search(q, k=10, mode=mode, explain=True))
     out = {}
     for mode in MODES:
         plain, explain, old = (np.array(samples[f"{mode} {kind}"]) for kind in ("plain", "explain", "before"))
