@@ -12,10 +12,10 @@ against ~0.6 for real queries' nDCG), so that maximum sat at the smallest weight
 index, where labelled queries, with feedback, do best anywhere in 0.35-2.0 (docs/training.md). The default mode is hybrid
 if the dense side reaches `HYBRID_FLOOR` of BM25's score, else lexical.
 
-An encoder distilled from a teacher on the corpus is fused as its teacher would be: plain RRF,
-weight 1, without the per-query shrink where BM25 leads (fusion.query_weight). Pseudo-queries
-rate its dense side at two thirds of BM25's, where labelled queries put its best weight at
-1-2 and the shrink cost it (docs/training.md, "Search modes").
+An encoder distilled from a teacher on the corpus gets the weight its teacher would, 1:
+pseudo-queries rate its dense side at two thirds of BM25's, where labelled queries put its
+best weight at 1-2. The per-query shrink where BM25 leads (fusion.query_weight) stays: without
+it, hybrid fell below BM25 on known-item queries (docs/training.md, "Search modes").
 """
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
     _, feedback_ids = dense_index.search(with_feedback(vectors, lexical_rankings, dense_index.vectors), depth)
     feedback_rankings = [ids[ids >= 0] for ids in feedback_ids]
 
-    def hybrid_mrr(weight: float, lead_power: float = LEAD_POWER) -> float:
-        return mrr([fuse((d, d), (ids, ids), query_weight(weight, scores, lead_power))[0]
+    def hybrid_mrr(weight: float) -> float:
+        return mrr([fuse((d, d), (ids, ids), query_weight(weight, scores))[0]
                     for d, (ids, scores) in zip(feedback_rankings, lexical_results)])
 
     relative = scores["dense"] / max(scores["lexical"], 1e-9)
-    weight, lead_power = (1.0, 0.0) if distilled else (round(min(relative, 1.0), 3), LEAD_POWER)
-    scores["hybrid"] = hybrid_mrr(weight, lead_power)
+    weight = 1.0 if distilled else round(min(relative, 1.0), 3)
+    scores["hybrid"] = hybrid_mrr(weight)
     default_mode = "hybrid" if relative >= HYBRID_FLOOR else "lexical"
     hybrid = {w: hybrid_mrr(w) for w in WEIGHTS}
     return {
@@ -72,7 +72,7 @@ def calibrate(encoder, dense_index, lexical, passages: list[str], doc_ids: list[
         "dense_weight": weight,
         "feedback_passages": FEEDBACK_PASSAGES,
         "default_mode": default_mode,
-        "lead_power": lead_power,
+        "lead_power": LEAD_POWER,
         "calibration": {
             "queries": len(queries),
             "distilled": distilled,
