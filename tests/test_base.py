@@ -153,6 +153,22 @@ def test_an_index_from_before_bases_still_opens(topic_corpus, tmp_path):
     reopened.close()
 
 
+@pytest.mark.parametrize("teacher, expected", [("all-MiniLM-L6-v2", "distilled from all-MiniLM-L6-v2"),
+                                               (None, "self-supervised")])
+def test_an_index_adapted_before_the_recipe_was_recorded_says_how(topic_corpus, tmp_path, teacher, expected):
+    retriever = Retriever.build(topic_corpus, tmp_path / "idx", show_progress=False)
+    version = retriever.version_dir
+    retriever.close()
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["base"]["adapted_by"]  # as written before it was recorded
+    manifest["base"]["adapted"] = True
+    manifest["training"] = {"steps": 5, "teacher": teacher}
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    reopened = Retriever.load(tmp_path / "idx")
+    assert reopened.info()["base"]["adapted_by"] == expected
+    reopened.close()
+
+
 def test_adapting_is_a_rule_about_corpus_size():
     assert not should_adapt("auto", ADAPT_MIN_PASSAGES - 1) and should_adapt("auto", ADAPT_MIN_PASSAGES)
     assert should_adapt("yes", 1) and not should_adapt("no", 10**6)
