@@ -38,6 +38,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from annotated_types import Len
 from pydantic import BaseModel, StringConstraints
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -78,7 +79,8 @@ class ExplanationOut(BaseModel):
 
     score: float
     rest: float
-    words: list[tuple[int, int, float]]
+    # [start, end, share], written as three numbers: schema checkers refuse a tuple of mixed types
+    words: list[Annotated[list[float], Len(3, 3)]]
 
 
 class HitOut(BaseModel):
@@ -309,7 +311,7 @@ def _add_map_and_document_routes(app: FastAPI, live: LiveIndex, in_search_slot) 
         with live.use() as retriever:
             q = _checked(q)
             try:
-                return retriever.explain(q, passage_id).to_dict()
+                return JSONResponse(retriever.explain(q, passage_id).to_dict())  # offsets stay integers
             except VecsearchError as error:
                 if "no passage" not in str(error):
                     raise
