@@ -151,7 +151,7 @@ def test_distillation_takes_more_steps_when_its_forward_passes_run_in_bfloat16(t
     _, fixed = new_encoder(TEXTS, doc_ids, config, tokenizer, replace(train, steps=7), BFLOAT16_STEPS)
     assert fixed.steps == 7  # steps asked for are kept
     _, windowed = new_encoder(TEXTS, doc_ids, config, tokenizer, train, BFLOAT16_STEPS, WINDOW_STEPS)
-    assert windowed.steps == 2 * steps  # distillation on windows of passages: steps cost half
+    assert windowed.steps == round(WINDOW_STEPS * steps) > steps  # distillation on windows: steps cost half
 
 
 def test_bfloat16_training_follows_float32_training():
