@@ -314,7 +314,7 @@ def _one_blas_thread():
     """Products made inside run on the calling thread alone. A step over several texts is big
     enough for OpenBLAS to share among threads, and on a busy 2-core machine waiting for them
     cost ten times the work (explaining 10 hits: ~350 ms against ~27 ms alone; the benchmark
-    benchmarks/quality/explain_snippets.py times it). threadpoolctl comes with scikit-learn."""
+    benchmarks/quality/explain_snippets.py times it). threadpoolctl is a dependency."""
     global _BLAS
     if _BLAS is None:
         try:
