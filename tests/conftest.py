@@ -13,6 +13,22 @@ COLLECTION = Path(__file__).resolve().parent / "data" / "wordnet"
 TINY_ENCODER = {"hidden_dim": 48, "embed_dim": 48}
 TINY_STEPS = 60
 
+# A few short texts and a tokenizer learnt on them: enough for the encoder's own tests.
+SHORT_TEXTS = [
+    "the boundary layer separates at high angles of attack",
+    "heat transfer in laminar flow over a flat plate",
+    "Shock waves in supersonic flow",
+    "a",
+    "buckling of thin cylindrical shells under axial compression and pressure",
+] * 4
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from vecsearch.model.tokenizer import train_tokenizer
+
+    return train_tokenizer(SHORT_TEXTS, vocab_size=300)
+
 
 def collection_documents() -> list[dict]:
     """The test collection's 400 documents: {"_id", "title", "text"}, in its order."""

@@ -18,24 +18,13 @@ from vecsearch.training.config import TrainConfig
 from vecsearch.training.self_supervised import fit
 from vecsearch.training.loop import new_encoder
 
-TEXTS = [
-    "the boundary layer separates at high angles of attack",
-    "heat transfer in laminar flow over a flat plate",
-    "Shock waves in supersonic flow",
-    "a",
-    "buckling of thin cylindrical shells under axial compression and pressure",
-] * 4
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_tokenizer(TEXTS, vocab_size=300)
+from .conftest import SHORT_TEXTS
 
 
 def test_tokenizer_lowercases_and_round_trips(tokenizer, tmp_path):
     assert tokenizer.encode("SHOCK Waves").tokens == tokenizer.encode("shock waves").tokens
     assert tokenizer.token_to_id("[PAD]") == 0 and tokenizer.token_to_id("[UNK]") == 1
-    assert train_tokenizer(TEXTS, vocab_size=300).to_str() == tokenizer.to_str()  # reproducible
+    assert train_tokenizer(SHORT_TEXTS, vocab_size=300).to_str() == tokenizer.to_str()  # reproducible
     save_tokenizer(tokenizer, tmp_path)
     assert load_tokenizer(tmp_path).encode("shock waves").ids == tokenizer.encode("shock waves").ids
     assert token_ids(tokenizer, ["", "shock waves " * 100], max_length=7)[1].__len__() == 7
@@ -50,11 +39,11 @@ def test_every_cell_and_pooling_gives_unit_vectors_independent_of_batching(token
     config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=16, hidden_dim=12, cell=cell,
                            pooling=pooling, bidirectional=bidirectional)
     encoder = RNNEncoder(config, tokenizer)
-    vectors = encoder.encode(TEXTS, batch_size=3)
-    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), config.dim)
+    vectors = encoder.encode(SHORT_TEXTS, batch_size=3)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(SHORT_TEXTS), config.dim)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     # Padding must not leak into a text's vector: alone or batched, the same result.
-    alone = np.stack([encoder.encode([t])[0] for t in TEXTS[:5]])
+    alone = np.stack([encoder.encode([t])[0] for t in SHORT_TEXTS[:5]])
     assert np.allclose(alone, vectors[:5], atol=1e-5)
 
 
@@ -64,7 +53,7 @@ def test_bfloat16_encoding_stays_near_float32(tokenizer, cell, output_dim):
     torch.manual_seed(0)
     config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=16, hidden_dim=12, cell=cell, output_dim=output_dim)
     encoder = RNNEncoder(config, tokenizer)
-    exact, fast = encoder.encode(TEXTS, batch_size=3), encoder.encode(TEXTS, batch_size=3, bfloat16=True)
+    exact, fast = encoder.encode(SHORT_TEXTS, batch_size=3), encoder.encode(SHORT_TEXTS, batch_size=3, bfloat16=True)
     assert fast.dtype == np.float32 and np.allclose(np.linalg.norm(fast, axis=1), 1, atol=1e-5)
     assert float((exact * fast).sum(axis=1).min()) > 0.99  # bfloat16 keeps ~3 significant digits
     assert not torch.is_autocast_enabled("cpu")  # the setting does not outlive the call
@@ -76,7 +65,7 @@ def test_the_default_batch_size_is_the_same_in_both_precisions(tokenizer, monkey
     sizes = []
     forward = RNNEncoder.forward
     monkeypatch.setattr(RNNEncoder, "forward", lambda self, ids, lengths: sizes.append(len(ids)) or forward(self, ids, lengths))
-    encoder.encode(TEXTS * 20, bfloat16=bfloat16)  # 400 texts
+    encoder.encode(SHORT_TEXTS * 20, bfloat16=bfloat16)  # 400 texts
     assert max(sizes) == ENCODE_BATCH and sum(sizes) == 400
 
 
@@ -110,11 +99,11 @@ def test_save_and_load_give_the_same_vectors(tokenizer, tmp_path):
     assert (tmp_path / "encoder.safetensors").is_file()
     loaded = RNNEncoder.load(tmp_path)
     assert loaded.config == encoder.config
-    assert np.array_equal(loaded.encode(TEXTS), encoder.encode(TEXTS))
+    assert np.array_equal(loaded.encode(SHORT_TEXTS), encoder.encode(SHORT_TEXTS))
 
 
 def test_training_is_deterministic_for_a_seed_and_lowers_the_loss():
-    texts = [f"{t} number {i}" for i, t in enumerate(TEXTS * 3)]
+    texts = [f"{t} number {i}" for i, t in enumerate(SHORT_TEXTS * 3)]
     doc_ids = [str(i) for i in range(len(texts))]
     config = TrainConfig(steps=12, batch_size=8, seed=3)
     settings = {"hidden_dim": 16, "embed_dim": 16}
@@ -132,7 +121,7 @@ def test_training_is_deterministic_for_a_seed_and_lowers_the_loss():
 def test_training_runs_forward_passes_in_bfloat16_where_encoding_would(tokenizer, monkeypatch, cell, fast, requested, expected):
     monkeypatch.setattr(RNNEncoder, "bfloat16_is_fast", staticmethod(lambda: fast))
     config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8, cell=cell)
-    _, settled = new_encoder(TEXTS, [str(i) for i in range(len(TEXTS))], config, tokenizer,
+    _, settled = new_encoder(SHORT_TEXTS, [str(i) for i in range(len(SHORT_TEXTS))], config, tokenizer,
                              TrainConfig(steps=1, bfloat16=requested, embedding_init="random"))
     assert settled.bfloat16 is expected
 
@@ -142,20 +131,20 @@ def test_distillation_takes_more_steps_when_its_forward_passes_run_in_bfloat16(t
     from vecsearch.training.distillation import BFLOAT16_STEPS, WINDOW_STEPS
 
     config = EncoderConfig(tokenizer.get_vocab_size(), embed_dim=8, hidden_dim=8, cell="lstm")
-    doc_ids = [str(i) for i in range(len(TEXTS))]
+    doc_ids = [str(i) for i in range(len(SHORT_TEXTS))]
     train = TrainConfig(bfloat16=bfloat16, embedding_init="random")
-    _, settled = new_encoder(TEXTS, doc_ids, config, tokenizer, train, BFLOAT16_STEPS)
+    _, settled = new_encoder(SHORT_TEXTS, doc_ids, config, tokenizer, train, BFLOAT16_STEPS)
     assert settled.steps == steps  # 150, the fewest the rule gives, times 1.5 in bfloat16
-    _, usual = new_encoder(TEXTS, doc_ids, config, tokenizer, train)
+    _, usual = new_encoder(SHORT_TEXTS, doc_ids, config, tokenizer, train)
     assert usual.steps == 150
-    _, fixed = new_encoder(TEXTS, doc_ids, config, tokenizer, replace(train, steps=7), BFLOAT16_STEPS)
+    _, fixed = new_encoder(SHORT_TEXTS, doc_ids, config, tokenizer, replace(train, steps=7), BFLOAT16_STEPS)
     assert fixed.steps == 7  # steps asked for are kept
-    _, windowed = new_encoder(TEXTS, doc_ids, config, tokenizer, train, BFLOAT16_STEPS, WINDOW_STEPS)
+    _, windowed = new_encoder(SHORT_TEXTS, doc_ids, config, tokenizer, train, BFLOAT16_STEPS, WINDOW_STEPS)
     assert windowed.steps == round(WINDOW_STEPS * steps) > steps  # distillation on windows: steps cost half
 
 
 def test_bfloat16_training_follows_float32_training():
-    texts = [f"{t} number {i}" for i, t in enumerate(TEXTS * 3)]
+    texts = [f"{t} number {i}" for i, t in enumerate(SHORT_TEXTS * 3)]
     doc_ids = [str(i) for i in range(len(texts))]
     settings = {"hidden_dim": 16, "embed_dim": 16, "cell": "lstm"}
     runs = {}
@@ -184,7 +173,7 @@ def test_numpy_twin_matches_the_torch_encoder(tokenizer, tmp_path, cell, pooling
             parameter.normal_(0, 0.5)
     encoder.save(tmp_path)
     twin = NumpyEncoder.load(tmp_path)
-    texts = TEXTS[:5] + ["", "ünïcödé   ταυ"]
+    texts = SHORT_TEXTS[:5] + ["", "ünïcödé   ταυ"]
     expected = encoder.encode(texts)
     got = twin.encode(texts)
     assert got.dtype == np.float32 and got.shape == expected.shape

@@ -7,20 +7,9 @@ import torch
 
 from vecsearch.model.encoder import CELLS, POOLINGS, EncoderConfig, RNNEncoder
 from vecsearch.model.numpy_encoder import NumpyEncoder
-from vecsearch.model.tokenizer import token_ids, train_tokenizer
+from vecsearch.model.tokenizer import token_ids
 
-TEXTS = [
-    "the boundary layer separates at high angles of attack",
-    "heat transfer in laminar flow over a flat plate",
-    "Shock waves in supersonic flow",
-    "a",
-    "buckling of thin cylindrical shells under axial compression and pressure",
-] * 4
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_tokenizer(TEXTS, vocab_size=300)
+from .conftest import SHORT_TEXTS
 
 
 def twin(tokenizer, tmp_path, cell="lstm", pooling="mean", bidirectional=True, output_dim=10):
@@ -40,7 +29,7 @@ def twin(tokenizer, tmp_path, cell="lstm", pooling="mean", bidirectional=True, o
 @pytest.mark.parametrize("bidirectional,output_dim", [(True, None), (False, None), (True, 10)])
 def test_contributions_add_up_to_the_score(tokenizer, tmp_path, cell, pooling, bidirectional, output_dim):
     encoder = twin(tokenizer, tmp_path, cell, pooling, bidirectional, output_dim)
-    texts = TEXTS[:5] + ["ünïcödé   ταυ"]
+    texts = SHORT_TEXTS[:5] + ["ünïcödé   ταυ"]
     query = encoder.encode(["flow over a plate"])[0]
     scores = encoder.encode(texts) @ query
     shares = encoder.contributions(token_ids(tokenizer, texts, 256), query)
@@ -56,7 +45,7 @@ def test_mean_pooling_shares_are_each_tokens_projected_state(tokenizer, tmp_path
     """Mean pooling: a token's share is q·P h_t / (T |u|), whatever the other tokens are."""
     encoder = twin(tokenizer, tmp_path)
     query = encoder.encode(["shock waves"])[0]
-    [ids] = token_ids(tokenizer, [TEXTS[0]], 256)
+    [ids] = token_ids(tokenizer, [SHORT_TEXTS[0]], 256)
     [states] = encoder.token_states([ids])
     weight, bias = encoder.projection
     u = states.mean(axis=0) @ weight + bias
@@ -68,7 +57,7 @@ def test_mean_pooling_shares_are_each_tokens_projected_state(tokenizer, tmp_path
 
 def test_texts_read_side_by_side_have_the_states_they_have_alone(tokenizer, tmp_path):
     encoder = twin(tokenizer, tmp_path, cell="gru")
-    sequences = token_ids(tokenizer, TEXTS[:5], 256)
+    sequences = token_ids(tokenizer, SHORT_TEXTS[:5], 256)
     together = encoder.token_states(sequences)
     for sequence, states in zip(sequences, together):
         np.testing.assert_allclose(states, encoder.token_states([sequence])[0], atol=1e-6)
