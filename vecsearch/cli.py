@@ -448,12 +448,12 @@ def train(path, output, text_field, as_json, **training):
     for name in ("encoder.safetensors", "tokenizer.json"):  # safetensors writes its file 0600
         apply_umask(Path(output) / name)
     if as_json:
-        click.echo(_json({"steps": result.steps, "seconds": round(result.seconds + result.teacher_seconds, 2), "passages": len(passages),
+        click.echo(_json({"steps": result.steps, "seconds": round(result.seconds, 2), "passages": len(passages),
                                "final_loss": round(sum(result.losses[-20:]) / len(result.losses[-20:]), 4) if result.losses else None,
                                "base": build["base"], "teacher": teacher, "output": str(output)}))
         return
     how = f"distilled from {teacher}" if teacher else "self-supervised"
-    click.echo(f"trained {result.steps} steps ({how}) in {result.seconds + result.teacher_seconds:.1f}s "
+    click.echo(f"trained {result.steps} steps ({how}) in {result.seconds:.1f}s "
                f"on {len(passages)} passages -> {_shown(output)}")
 
 
@@ -635,7 +635,7 @@ def _describe_base(base: dict | None) -> str:
         return "none (trained from scratch on the corpus)"
     if not base.get("adapted"):
         return f"{base['name']} ({base['sha256']}), as it is"
-    return f"{base['name']} ({base['sha256']}), adapted to the corpus ({base.get('adapted_by') or 'self-supervised'})"
+    return f"{base['name']} ({base['sha256']}), adapted to the corpus ({base['adapted_by']})"
 
 
 def _describe_fusion(fusion: dict) -> str:

@@ -52,7 +52,7 @@ from .storage.indexdir import (
 )
 from .storage.manifest import Counts, Fusion, IndexSettings, Manifest, PassageSettings
 from .training.config import TrainConfig
-from .training.teacher import adaptation, is_named, teacher_for
+from .training.teacher import is_named, teacher_for
 from .version import __version__
 
 PRECISIONS = ("auto", "int8", "bfloat16", "float32")
@@ -462,7 +462,7 @@ def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, o
         raise VecsearchError("--teacher trains the encoder; it cannot be combined with --adapt no")
     adapted = named or should_adapt(options.adapt, len(texts))
     teacher = teacher_for(options.teacher, from_base=True) if adapted else None
-    record = {**describe(base_dir), "adapted": adapted, "adapted_by": adaptation(teacher) if adapted else None}
+    record = {**describe(base_dir), "adapted": adapted}
     if not adapted:
         return base, None, record
     return (*_train(texts, doc_ids, lexical, options, base, teacher), record)
@@ -480,7 +480,7 @@ def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options:
         **asdict(train_config),
         "steps": result.steps,  # as run: settled by corpus size, or cut by --train-minutes
         "bfloat16": result.bfloat16,  # as run: settled by cell and CPU
-        "seconds": round(result.seconds + result.teacher_seconds, 2),
+        "seconds": round(result.seconds, 2),
         "teacher_seconds": round(result.teacher_seconds, 2),
         "final_loss": round(float(np.mean(result.losses[-20:])), 4),
         "teacher": teacher,

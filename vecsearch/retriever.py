@@ -505,10 +505,9 @@ class Retriever:
 
 
 def _base_record(manifest) -> dict | None:
-    """The manifest's base section, saying how it was adapted (an index from before that was
-    recorded: by its training's teacher, if any)."""
+    """The manifest's base section, with how it was adapted: by its training's teacher, if any."""
     base = manifest.base
-    if not base or "adapted_by" in base:
+    if not base:
         return base
     teacher = (manifest.training or {}).get("teacher")
     adapted_by = adaptation(teacher) if base.get("adapted") else None

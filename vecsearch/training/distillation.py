@@ -110,7 +110,7 @@ def distil_encoder(
         return distillation_loss(q, d, tq, td, target, config.temperature)
 
     result = optimize(encoder, step_loss, config, show_progress)
-    return encoder, replace(result, teacher_seconds=teacher_seconds)
+    return encoder, replace(result, seconds=result.seconds + teacher_seconds, teacher_seconds=teacher_seconds)
 
 
 TEACHER_CHUNK = 512  # texts per call of the teacher: progress in between

@@ -24,7 +24,7 @@ class TrainResult:
     seconds: float
     losses: list[float]
     bfloat16: bool = False  # whether the forward passes ran in bfloat16
-    teacher_seconds: float = 0.0  # distillation: embedding the targets, before the steps
+    teacher_seconds: float = 0.0  # distillation: of `seconds`, embedding the targets before the steps
 
 
 def new_encoder(
