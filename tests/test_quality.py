@@ -207,6 +207,21 @@ def test_distillation_embeds_only_a_sample_of_a_large_corpus(small_corpus, monke
     assert stand_in.embedded == views + queries and result.steps == 2 and result.teacher_seconds > 0
 
 
+def test_a_teacher_of_another_width_than_the_base_is_a_clear_error(small_corpus, monkeypatch):
+    from vecsearch.corpus import read_corpus
+    from vecsearch.model.bases import BASE_DIR
+    from vecsearch.model.encoder import RNNEncoder
+    from vecsearch.training import teacher
+    from vecsearch.training.config import TrainConfig
+    from vecsearch.training.self_supervised import fit
+
+    monkeypatch.setattr(teacher, "load_teacher", lambda spec: CountingTeacher(dimension=10))
+    _, passages = read_corpus(small_corpus)
+    with pytest.raises(VecsearchError, match="384 dimensions, the teacher's 10"):
+        fit([p.text for p in passages], [p.doc_id for p in passages], None, TrainConfig(steps=1), teacher="narrow",
+            show_progress=False, base=RNNEncoder.load(BASE_DIR))
+
+
 def test_distillation_mixes_bm25_into_the_target_ranking_and_mines_hard_negatives():
     import numpy as np
     import torch

@@ -63,7 +63,7 @@ def distil_encoder(
     dimension = teacher_dimension(teacher)
     student_config = replace(encoder_config, output_dim=dimension)  # into the teacher's space
     if start is not None and start.config.output_dim != dimension:
-        raise VecsearchError(f"the base encoder's vectors have {start.config.dim} dimensions, the teacher's {dimension}: "
+        raise VecsearchError(f"the base encoder's vectors have {start.config.output_dim} dimensions, the teacher's {dimension}: "
                              "use --base none to distil a new encoder from this teacher")
     scale = WINDOW_STEPS if config.distil_words else 1.0
     encoder, config = new_encoder(passages, doc_ids, student_config, tokenizer, config, BFLOAT16_STEPS, scale, start)
