@@ -120,7 +120,7 @@ SOURCES = {"wordnet": wordnet_pairs, "gcide": gcide_pairs, "foldoc": foldoc_pair
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def _cloze_pairs(name: str, documents: Iterator[str]) -> Iterator[tuple[str, str, str]]:
+def cloze_pairs(name: str, documents: Iterator[str]) -> Iterator[tuple[str, str, str]]:
     """(source, query, passage): each document cut into windows of whole sentences, about
     WINDOW_WORDS long; one sentence of each window (seeded) is the query, the rest the passage."""
     rng = random.Random(name)
@@ -140,7 +140,7 @@ def _cloze_pairs(name: str, documents: Iterator[str]) -> Iterator[tuple[str, str
 
 
 def _zip_pairs(name: str, path: Path, keep, untag: bool) -> Iterator[tuple[str, str, str]]:
-    return _cloze_pairs(name, _zip_texts(path, keep, untag))
+    return cloze_pairs(name, _zip_texts(path, keep, untag))
 
 
 def _zip_texts(path: Path, keep, untag: bool) -> Iterator[str]:

@@ -92,22 +92,27 @@ def initialise_embeddings(encoder: RNNEncoder, passages: list[str], config: Trai
         encoder.embedding.weight[encoder.config.pad_id].zero_()
 
 
-def optimize(encoder: RNNEncoder, step_loss, config: TrainConfig, show_progress: bool) -> TrainResult:
-    """AdamW with warm-up and cosine decay over `config.steps` calls of `step_loss()`."""
+def optimize(encoder: RNNEncoder, step_loss, config: TrainConfig, show_progress: bool, checkpoint=None) -> TrainResult:
+    """AdamW with warm-up and cosine decay over `config.steps` calls of `step_loss()`.
+
+    `checkpoint`, for runs long enough to be interrupted (the base's build), has
+    `restore(optimizer, schedule) -> (step, losses)`, called once, and
+    `save(step, optimizer, schedule, losses)`, called every `checkpoint.every` steps and at the end.
+    """
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.learning_rate, weight_decay=0.01)
     warmup = max(1, config.steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / config.steps))
     )
-    steps = range(config.steps)
+    first, losses = checkpoint.restore(optimizer, schedule) if checkpoint else (0, [])
+    steps = range(first, config.steps)
     if show_progress:
         from ..progress import progress
 
         steps = progress(steps, description="training", unit="step", leave=True)
-    losses: list[float] = []
     started = time.perf_counter()
     encoder.train()
-    for _ in steps:
+    for step in steps:
         loss = step_loss()
         optimizer.zero_grad()
         loss.backward()
@@ -117,6 +122,8 @@ def optimize(encoder: RNNEncoder, step_loss, config: TrainConfig, show_progress:
         losses.append(loss.item())
         if show_progress:
             steps.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
+        if checkpoint and ((step + 1) % checkpoint.every == 0 or step + 1 == config.steps):
+            checkpoint.save(step + 1, optimizer, schedule, losses)
         if config.minutes is not None and time.perf_counter() - started > config.minutes * 60:
             break
     encoder.eval()
