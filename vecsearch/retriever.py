@@ -137,11 +137,12 @@ class Retriever:
 
     @property
     def encoder(self):
-        """The trained RNNEncoder (loaded on first use)."""
+        """The index's encoder (loaded on first use): the torch RNNEncoder where torch is
+        installed, else its numpy twin; `encode(texts)` gives the same vectors either way."""
         if self._encoder is None:
-            from .model.encoder import RNNEncoder
+            from .model.runtime import load_encoder
 
-            self._encoder = RNNEncoder.load(self.version_dir)
+            self._encoder = load_encoder(self.version_dir)
         return self._encoder
 
     @property

@@ -2,8 +2,10 @@
 
 `import torch` alone takes ~2.4 s on a small machine, longer than a whole query should.
 A query is one short text, so its recurrence is a few small matrix-vector products per
-token, which numpy does in well under a millisecond; torch stays for training and for
-encoding corpora in bulk. Tests check this twin against `RNNEncoder` to ~1e-5.
+token, which numpy does in well under a millisecond. Passages are embedded in bulk the way
+`RNNEncoder.encode` does it - tokenized a chunk at a time, sorted by length, read a batch at a
+time, batches side by side on the cores - so an install without torch indexes too; torch stays
+for training. Tests check this twin against `RNNEncoder` to ~1e-5.
 
 The recurrences are torch's, gate for gate:
   GRU:  r, z = σ(W_ir x + b_ir + W_hr h + b_hr), σ(W_iz x + … );  n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn));
@@ -14,16 +16,25 @@ The recurrences are torch's, gate for gate:
 
 from __future__ import annotations
 
+import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 
 from ..errors import VecsearchError
-from .format import EncoderConfig, read_config, weights_path
-from .tokenizer import load_tokenizer, token_ids
+from .format import WEIGHTS, EncoderConfig, config_metadata, read_config, weights_path
+from .tokenizer import load_tokenizer, save_tokenizer, token_ids
+
+ENCODE_CHUNK = 16_384  # texts tokenized at a time by `encode`, as RNNEncoder does
+# Texts read side by side in one batch: each step is then one (batch x hidden) by (hidden x
+# gates) product per direction, big enough that numpy's ~1 µs per call stops mattering, and
+# small enough that a batch's per-token gate inputs stay in cache-friendly sizes
+# (benchmarks/perf/numpy_bulk.py measures batch sizes).
+ENCODE_BATCH = 64
 
 
 class _Recurrence:
@@ -87,12 +98,15 @@ class _Recurrence:
         """(D, B, T, embed) inputs, B texts read side by side (each step one product for all of
         them) -> (D, B, T, H). A text shorter than T is padded at the end: its states up to its
         length are its own."""
-        b_input = self.b_input[:, None]  # (D, 1, 1, G)
-        projected = inputs @ self.w_input[:, None] + b_input  # (D, B, T, gates*H), all tokens at once
-        projected = np.ascontiguousarray(projected.transpose(2, 0, 1, 3))  # (T, D, B, G): step t contiguous
-        directions, batch, steps, _ = inputs.shape
+        directions, batch, steps, embed = inputs.shape
+        time_major = np.ascontiguousarray(inputs.transpose(0, 2, 1, 3))  # (D, T, B, embed); a view's copy-free if made so
+        projected = np.empty((directions, steps, batch, self.w_input.shape[-1]), dtype=np.float32)
+        for d in range(directions):  # every token's input projection in one product per direction
+            np.matmul(time_major[d].reshape(-1, embed), self.w_input[d], out=projected[d].reshape(steps * batch, -1))
+        projected += self.b_input[:, None]
         states = np.zeros((steps + 1, directions, batch, self.hidden_dim), dtype=np.float32)  # [0]: the start state
-        {"gru": self._gru, "lstm": self._lstm, "simple": self._elman}[self.cell](projected, states)
+        # step t's inputs, projected[:, t], are D contiguous blocks: fine for the additions that read them
+        {"gru": self._gru, "lstm": self._lstm, "simple": self._elman}[self.cell](projected.transpose(1, 0, 2, 3), states)
         return states[1:].transpose(1, 2, 0, 3)
 
     # Each step writes into arrays made once (out=, in-place operators): a step is ~10 numpy
@@ -148,6 +162,7 @@ class NumpyEncoder:
     def __init__(self, config: EncoderConfig, weights: dict[str, np.ndarray], tokenizer=None):
         self.config = config
         self.tokenizer = tokenizer
+        self.weights = weights  # as read: `save` writes them back unchanged
         self.embedding = weights["embedding.weight"]
         self.directions = 2 if config.bidirectional else 1
         self.recurrence = _Recurrence(config.cell, weights, self.directions, config.embed_dim)
@@ -165,17 +180,82 @@ class NumpyEncoder:
         except Exception as error:
             raise VecsearchError(f"cannot load the encoder in {directory}: {error}") from None
 
-    def encode(self, texts: list[str] | str) -> np.ndarray:
-        """Embed `texts`; float32 unit vectors of shape (len(texts), dim)."""
+    def save(self, directory: str | Path) -> None:
+        """Write `encoder.safetensors` (weights + config) and `tokenizer.json` to `directory`, as
+        `RNNEncoder.save` does: either class loads what the other saved."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({name: np.ascontiguousarray(array) for name, array in self.weights.items()},
+                  str(directory / WEIGHTS), metadata=config_metadata(self.config))
+        if self.tokenizer is not None:
+            save_tokenizer(self.tokenizer, directory)
+
+    def encode(self, texts: list[str] | str, batch_size: int | None = None, show_progress: bool = False) -> np.ndarray:
+        """Embed `texts`; float32 unit vectors of shape (len(texts), dim).
+
+        One text is read alone (a query: the fewest numpy calls). More are tokenized a chunk at
+        a time (memory does not grow with the corpus), sorted by length so that a batch of
+        `batch_size` (default ENCODE_BATCH) holds texts of about one length and little work goes
+        on padding, and the batches are read side by side, one per core (see `_side_by_side`).
+        """
         if isinstance(texts, str):
             texts = [texts]
         if self.tokenizer is None:
             raise VecsearchError("this encoder has no tokenizer attached")
-        ids = token_ids(self.tokenizer, list(texts), self.config.max_length)
-        vectors = np.empty((len(ids), self.config.dim), dtype=np.float32)
-        for row, sequence in enumerate(ids):
-            vectors[row] = self.embed_ids(sequence)
+        texts = list(texts)
+        vectors = np.empty((len(texts), self.config.dim), dtype=np.float32)
+        if len(texts) == 1:
+            vectors[0] = self.embed_ids(token_ids(self.tokenizer, texts, self.config.max_length)[0])
+            return vectors
+        batch_size = batch_size or ENCODE_BATCH
+        progress = None
+        if show_progress:
+            from ..progress import progress as progress_bar
+
+            progress = progress_bar(total=len(texts), description="encoding", unit="text")
+        with _side_by_side() as run:
+            for offset in range(0, len(texts), ENCODE_CHUNK):
+                ids = token_ids(self.tokenizer, texts[offset : offset + ENCODE_CHUNK], self.config.max_length)
+                order = np.argsort([len(sequence) for sequence in ids], kind="stable")
+                batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+                for rows, batch_vectors in zip(batches, run(self.embed_batch, [[ids[r] for r in rows] for rows in batches])):
+                    vectors[offset + rows] = batch_vectors
+                    if progress is not None:
+                        progress.update(len(rows))
+        if progress is not None:
+            progress.close()
         return vectors
+
+    def embed_batch(self, sequences: list[list[int]]) -> np.ndarray:
+        """Several texts' token ids -> their unit vectors (len(sequences), dim), read side by side."""
+        lengths = np.array([len(sequence) for sequence in sequences])
+        states = self.recurrence.batch_states(self._inputs(sequences, lengths))  # (D, B, T, H)
+        steps = np.arange(states.shape[2])
+        if self.config.pooling == "last":  # each reader's state after its last step (the backward one's is at token 0)
+            pooled = states[:, np.arange(len(sequences)), lengths - 1]  # (D, B, H)
+        elif self.config.pooling == "max":
+            pooled = np.where((steps < lengths[:, None])[None, :, :, None], states, -np.inf).max(axis=2)
+        else:  # a reader's states over a text's tokens are the same set in either order: their mean
+            mask = (steps < lengths[:, None]).astype(np.float32)
+            pooled = np.einsum("dbth,bt->dbh", states, mask) / lengths[None, :, None].astype(np.float32)
+        pooled = np.concatenate(list(pooled), axis=1)  # (B, D·H): the forward reader's first, as token_states
+        vectors = self._project(pooled)
+        norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return (vectors / norms).astype(np.float32)
+
+    def _inputs(self, sequences: list[list[int]], lengths: np.ndarray) -> np.ndarray:
+        """(D, B, T, embed) token embeddings, right-padded: row 0 each text as read, row 1 (when
+        bidirectional) each text reversed within its own length, the padding still at the end."""
+        steps = np.arange(int(lengths.max()))
+        ids = np.full((len(sequences), len(steps)), self.config.pad_id, dtype=np.int64)
+        for row, sequence in enumerate(sequences):
+            ids[row, : len(sequence)] = sequence
+        readings = [ids]
+        if self.directions == 2:
+            reversed_steps = np.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
+            readings.append(np.take_along_axis(ids, reversed_steps, axis=1))
+        # looked up time-major, so that batch_states reads each direction's tokens as one block
+        return self.embedding[np.stack(readings).transpose(0, 2, 1)].transpose(0, 2, 1, 3)
 
     def embed_ids(self, sequence: list[int]) -> np.ndarray:
         """One text's token ids -> its unit vector."""
@@ -185,13 +265,8 @@ class NumpyEncoder:
         """Each text's hidden states, one (T, H·directions) array per text: row t holds every
         direction's state at token t (the forward reader's after reading up to t, the backward
         reader's after reading from the end back to t). Texts are read side by side."""
-        lengths = [len(sequence) for sequence in sequences]
-        inputs = np.zeros((self.directions, len(sequences), max(lengths), self.config.embed_dim), dtype=np.float32)
-        for row, sequence in enumerate(sequences):
-            x = self.embedding[np.asarray(sequence)]
-            inputs[0, row, : len(x)] = x
-            if self.directions == 2:  # the backward direction reads the text reversed
-                inputs[1, row, : len(x)] = x[::-1]
+        lengths = np.array([len(sequence) for sequence in sequences])
+        inputs = self._inputs(sequences, lengths)
         if len(sequences) == 1:
             states = self.recurrence.states(inputs[:, 0])[:, None]
         else:
@@ -307,6 +382,26 @@ class Explanation:
 
     def to_dict(self) -> dict:
         return {"score": self.score, "rest": self.rest, "words": [list(word) for word in self.words]}
+
+
+@contextmanager
+def _side_by_side():
+    """`run(function, batches)`: the results in order, computed one batch per core at a time,
+    each on one BLAS thread (as torch's `batches_side_by_side` does for RNNEncoder).
+
+    A batch's step is a few small products and gate operations on a (batch x gates) array;
+    numpy releases the GIL inside each, so Python threads keep every core busy, where one
+    batch on all BLAS threads spends much of a step waiting for them.
+    """
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with _one_blas_thread():
+        if threads == 1:
+            yield lambda function, batches: map(function, batches)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="vecsearch-encode") as executor:
+            yield executor.map
 
 
 @contextmanager

