@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, index the documentation that ships with Python itself, and query it.
+# Set up the light install (no torch: the base encoder runs in numpy), index the documentation
+# that ships with Python itself, and query it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

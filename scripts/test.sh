@@ -2,7 +2,7 @@
 # Set up from scratch and run the default test suite (slow tests: add -m slow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test,distill,serve,plot,milvus
+bash scripts/setup.sh train,test,serve,plot,milvus,bench  # every extra
 # The browser test of `vecsearch serve` drives Debian's chromium through chromedriver;
 # install them when missing and we may (as root with apt, e.g. in CI). Elsewhere it is skipped.
 if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
