@@ -32,9 +32,9 @@ from .tokenizer import load_tokenizer, save_tokenizer, token_ids
 ENCODE_CHUNK = 16_384  # texts tokenized at a time by `encode`, as RNNEncoder does
 # Texts read side by side in one batch: each step is then one (batch x hidden) by (hidden x
 # gates) product per direction, big enough that numpy's ~1 µs per call stops mattering, and
-# small enough that a batch's per-token gate inputs stay in cache-friendly sizes
-# (benchmarks/perf/numpy_bulk.py measures batch sizes).
-ENCODE_BATCH = 64
+# small enough that a step's gates stay in the core's cache; 32 was a little faster than 16
+# and 64 (benchmarks/perf/numpy_bulk.py times batch sizes).
+ENCODE_BATCH = 32
 
 
 class _Recurrence:
