@@ -18,6 +18,12 @@ removes it (`_remove_half_made`).
 A row is one passage: id (primary key, the passage id), doc_id, source, position,
 start, text, content_hash (of its document) and vector - no second store to keep in
 sync. pymilvus is imported only here, and only when a Milvus index is used.
+
+Every call to Milvus goes through `_Client`: it has a deadline (a stopped or hung server
+fails the call instead of blocking the command), and whatever pymilvus or gRPC raises
+becomes one VecsearchError line naming the URI; pymilvus's own error log is silenced
+(VECSEARCH_DEBUG=1 keeps it). A query on a version whose collection a restarted server
+has not loaded yet loads it and asks again.
 """
 
 from __future__ import annotations
@@ -51,6 +57,15 @@ METRIC = "IP"  # inner product on unit vectors = cosine, as with FAISS
 METADATA_FIELD = "metadata"  # JSON: a document's metadata, on each of its passages
 # The FAISS index type chosen by size maps to the Milvus one; HNSW and IVF use FAISS's settings.
 INDEX_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT"}
+# Deadlines, in seconds: connecting (pymilvus's default, made explicit), a read, and the calls whose
+# work grows with the collection (a timed-out call is retried by pymilvus until its deadline).
+CONNECT_SECONDS = 10
+CALL_SECONDS = 60
+LONG_CALL_SECONDS = {"create_collection": 300, "insert": 300, "flush": 1800, "load_collection": 1800}
+# A version's collection is complete before CURRENT names it and never changes afterwards, so a reader
+# checks it once with Strong consistency and then reads without waiting for the server's next time
+# tick: Strong costs ~200 ms per call on a Milvus 2.3 server, Bounded ~2 ms (docs/milvus.md).
+READ_CONSISTENCY = "Bounded"
 MILVUS_HNSW_NEIGHBOURS = 32  # as measured here; FAISS's graph has 64, for centred vectors (storage/dense.py)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _SCALARS = ("doc_id", "source", "position", "start", "text", "content_hash")
@@ -128,6 +143,7 @@ def _import_pymilvus():
         import pymilvus
     except ImportError:
         raise VecsearchError(EXTRA_HINT) from None
+    _quiet_pymilvus()
     return pymilvus
 
 
@@ -185,7 +201,7 @@ def connection(uri: str):
         _connections.release(uri)
 
 
-def _connect(uri: str):
+def _connect(uri: str) -> "_Client":
     pymilvus = _import_pymilvus()
     token = os.environ.get(TOKEN_VARIABLE, "")
     if is_lite(uri):
@@ -198,16 +214,79 @@ def _connect(uri: str):
     lite_log = logging.getLogger("milvus_lite.server_manager")
     quiet, lite_log.disabled = lite_log.disabled, True  # a failure is reported below, in one line
     try:
-        return pymilvus.MilvusClient(uri=uri, token=token)
+        return _Client(pymilvus.MilvusClient(uri=uri, token=token, timeout=CONNECT_SECONDS), uri)
     except Exception as error:  # pymilvus raises its own exception types, and gRPC's
         if is_lite(uri):
             raise VecsearchError(
                 f"cannot open Milvus Lite database {uri}: another process has it open (Milvus Lite allows one "
                 "process at a time; use a Milvus server for concurrent readers and writers)"
             ) from None
-        raise VecsearchError(f"cannot connect to Milvus at {uri}: {_reason(error)}") from None
+        raise _failure(uri, error) from None
     finally:
         lite_log.disabled = quiet
+
+
+def _quiet_pymilvus() -> None:
+    """pymilvus logs each failed call, with tracebacks, on its own handlers; vecsearch reports it in one line."""
+    if not os.environ.get("VECSEARCH_DEBUG"):
+        for name in ("pymilvus", "pymilvus.milvus_client"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+class _Client:
+    """A MilvusClient whose calls to the server have a deadline and fail with a VecsearchError
+    (other attributes pass through). A call times out after CALL_SECONDS, or LONG_CALL_SECONDS."""
+
+    _CALLS = ("has_collection", "list_collections", "create_collection", "drop_collection", "insert", "flush",
+              "load_collection", "search", "query", "get", "describe_collection", "get_server_version")
+
+    def __init__(self, client, uri: str):
+        self.client, self.uri = client, uri
+
+    def __getattr__(self, name: str):
+        method = getattr(self.client, name)
+        if name not in self._CALLS:
+            return method
+
+        def call(*args, **kwargs):
+            kwargs.setdefault("timeout", LONG_CALL_SECONDS.get(name, CALL_SECONDS))
+            try:
+                return method(*args, **kwargs)
+            except VecsearchError:
+                raise
+            except Exception as error:  # pymilvus's MilvusException and its subclasses, gRPC's RpcError
+                raise _failure(self.uri, error) from error
+
+        return call
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001  (closing a connection to a server that has gone)
+            pass
+
+
+class MilvusFailure(VecsearchError):
+    """A call to Milvus failed: `unreachable` when the server could not be reached or did not answer in time."""
+
+    def __init__(self, message: str, unreachable: bool, not_loaded: bool = False):
+        super().__init__(message)
+        self.unreachable, self.not_loaded = unreachable, not_loaded
+
+
+_UNREACHABLE = ("fail connecting", "unavailable", "deadline", "timeout", "timed out",
+                "connection refused", "failed to connect", "connection recovery", "socket closed")
+
+
+def _failure(uri: str, error: Exception) -> MilvusFailure:
+    reason = _reason(error)
+    code = getattr(error, "code", None)
+    text = f"{reason} {code() if callable(code) else code}".lower()
+    if any(sign in text for sign in _UNREACHABLE):
+        return MilvusFailure(f"cannot reach Milvus at {uri} ({reason}); the index is unchanged - "
+                             "try again once the server is up", unreachable=True)
+    return MilvusFailure(f"Milvus at {uri}: {reason}", unreachable=False,
+                         not_loaded="not loaded" in text)
 
 
 def _reason(error: Exception) -> str:
@@ -350,12 +429,35 @@ class MilvusCollection:
             if not self.client.has_collection(self.name):
                 raise VecsearchError(f"Milvus collection {self.name} is missing at {self.uri} (dropped by hand?)")
             self.client.load_collection(self.name)  # Milvus Lite reopens collections released
+            self._check_complete()
         except VecsearchError:
             self.close()
             raise
         except Exception as error:
             self.close()
             raise VecsearchError(f"cannot open Milvus collection {self.name} at {self.uri}: {_reason(error)}") from None
+
+    def _check_complete(self) -> None:
+        """Count the rows once, with Strong consistency: the server has then applied every insert of
+        this version (written and flushed before it was published, never changed since), so later
+        reads need not wait for it again (READ_CONSISTENCY)."""
+        rows = self._read("query", filter="", output_fields=["count(*)"], consistency_level="Strong")
+        count = int(rows[0]["count(*)"]) if rows else 0
+        if count != self.ntotal:
+            raise VecsearchError(f"Milvus collection {self.name} at {self.uri} is damaged: it holds {count:,} "
+                                 f"passages, the index {self.ntotal:,}")
+
+    def _read(self, call: str, *args, **kwargs):
+        """client.search, .query or .get on this collection; if a restarted server has not loaded it
+        again yet, load it and ask once more."""
+        kwargs.setdefault("consistency_level", READ_CONSISTENCY)
+        try:
+            return getattr(self.client, call)(self.name, *args, **kwargs)
+        except MilvusFailure as failure:
+            if not failure.not_loaded:
+                raise
+        self.client.load_collection(self.name)
+        return getattr(self.client, call)(self.name, *args, **kwargs)
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids), each of shape (queries, k), as FAISS returns them (-1 pads)."""
@@ -370,8 +472,8 @@ class MilvusCollection:
         ids = np.full((len(vectors), k), -1, dtype=np.int64)
         if k == 0:
             return scores, ids
-        results = self.client.search(
-            self.name, data=[np.asarray(v, dtype=np.float32) for v in vectors], limit=k, anns_field="vector",
+        results = self._read(
+            "search", data=[np.asarray(v, dtype=np.float32) for v in vectors], limit=k, anns_field="vector",
             search_params=self.search_params, output_fields=["id"], filter=expression,
         )
         for row, hits in enumerate(results):
@@ -386,15 +488,15 @@ class MilvusCollection:
         expression = filter_expression(where)
         found = []
         for start in range(0, self.ntotal, READ_BATCH):
-            rows = self.client.query(
-                self.name, filter=f"id >= {start} and id < {start + READ_BATCH} and ({expression})", output_fields=["id"]
+            rows = self._read(
+                "query", filter=f"id >= {start} and id < {start + READ_BATCH} and ({expression})", output_fields=["id"]
             )
             found.extend(int(row["id"]) for row in rows)
         return np.array(sorted(found), dtype=np.int64)
 
     def passage_ids_of(self, doc_id: str) -> np.ndarray:
         """The ids of one document's passages, in order (empty if it is not indexed)."""
-        rows = self.client.query(self.name, filter=f"doc_id == {string_literal(doc_id)}", output_fields=["id", "position"])
+        rows = self._read("query", filter=f"doc_id == {string_literal(doc_id)}", output_fields=["id", "position"])
         return np.array([int(r["id"]) for r in sorted(rows, key=lambda r: r["position"])], dtype=np.int64)
 
     def metadata_of(self, doc_ids: list[str]) -> dict[str, dict | None]:
@@ -406,15 +508,15 @@ class MilvusCollection:
         for start in range(0, len(unique), READ_BATCH):
             chunk = unique[start : start + READ_BATCH]
             listed = ", ".join(map(string_literal, chunk))
-            rows = self.client.query(self.name, filter=f"doc_id in [{listed}] and position == 0",
-                                     output_fields=["doc_id", METADATA_FIELD])
+            rows = self._read("query", filter=f"doc_id in [{listed}] and position == 0",
+                              output_fields=["doc_id", METADATA_FIELD])
             found.update((row["doc_id"], row[METADATA_FIELD] or None) for row in rows)
         return found
 
     def _rows(self, ids: list[int], fields: list[str]) -> dict[int, dict]:
         rows = {}
         for start in range(0, len(ids), READ_BATCH):
-            for row in self.client.get(self.name, ids=ids[start : start + READ_BATCH], output_fields=fields):
+            for row in self._read("get", ids=ids[start : start + READ_BATCH], output_fields=fields):
                 rows[int(row["id"])] = row
         missing = [i for i in ids if i not in rows]
         if missing:
@@ -425,8 +527,8 @@ class MilvusCollection:
     def _scan(self, fields: list[str]) -> Iterator[dict]:
         """Every row, in id order (ids are 0..n-1: read a range at a time)."""
         for start in range(0, self.ntotal, READ_BATCH):
-            rows = self.client.query(
-                self.name, filter=f"id >= {start} and id < {start + READ_BATCH}", output_fields=["id", *fields]
+            rows = self._read(
+                "query", filter=f"id >= {start} and id < {start + READ_BATCH}", output_fields=["id", *fields]
             )
             yield from sorted(rows, key=lambda row: row["id"])
 
