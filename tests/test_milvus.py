@@ -1,4 +1,9 @@
-"""The milvus backend, on Milvus Lite: parity with FAISS, updates and deletes, export, errors."""
+"""The milvus backend: parity with FAISS, updates and deletes, export, filters, kill -9, errors.
+
+The tests taking `milvus_uri` run twice: on Milvus Lite (a file per test) and on a Milvus
+standalone server (one per session, tests/milvus_server.py; each test's collections have their own
+prefix, so they share it). Faults of a server (stopped, restarted, hung): tests/test_milvus_server.py.
+"""
 
 import json
 import os
@@ -18,12 +23,21 @@ from vecsearch.errors import VecsearchError
 from vecsearch.storage.indexdir import STAGING_PREFIX, versions
 
 from .conftest import collection_queries
+from .milvus_server import milvus_server  # noqa: F401  (a fixture)
 from .test_crash_and_concurrency import corpora  # noqa: F401  (a fixture)
 
 needs_milvus = pytest.mark.skipif(
     find_spec("pymilvus") is None or find_spec("milvus_lite") is None,
     reason="pymilvus / milvus-lite not installed (pip install 'vecsearch[milvus]'; scripts/test.sh does)",
 )
+
+
+@pytest.fixture(params=["lite", "server"])
+def milvus_uri(request, tmp_path) -> str:
+    """Where a test's collections go: a Milvus Lite file of its own, or the session's Milvus server."""
+    if request.param == "lite":
+        return str(tmp_path / "lite.db")
+    return request.getfixturevalue("milvus_server").uri
 
 
 def contents(retriever: Retriever) -> dict:
@@ -33,11 +47,12 @@ def contents(retriever: Retriever) -> dict:
     return {(p.doc_id, p.position): (p.text, vectors[p.id]) for p in rows}
 
 
-def collections(uri) -> list[str]:
+def collections(uri, prefix: str = "") -> list[str]:
+    """The collections at `uri` (on a shared server: those of one index, `prefix` its --collection)."""
     from vecsearch.storage.backends.milvus import connection
 
     with connection(str(uri)) as client:
-        return sorted(client.list_collections())
+        return sorted(name for name in client.list_collections() if name.startswith(prefix))
 
 
 @pytest.fixture
@@ -46,12 +61,12 @@ def corpus(small_corpus, tmp_path):
 
 
 @needs_milvus
-def test_parity_with_faiss_for_exact_search(small_corpus, small_index, tmp_path):
+def test_parity_with_faiss_for_exact_search(small_corpus, small_index, tmp_path, milvus_uri):
     """Same corpus, same encoder, exact search: the same top-10 documents on >= 95% of queries."""
     faiss_side = Retriever.build(small_corpus, tmp_path / "faiss", model=small_index, index_type="flat",
                                  show_progress=False)
     milvus_side = Retriever.build(small_corpus, tmp_path / "milvus", model=small_index, index_type="flat",
-                                  backend="milvus", uri=tmp_path / "milvus.db", show_progress=False)
+                                  backend="milvus", uri=milvus_uri, show_progress=False)
     assert milvus_side.manifest.backend["index_type"] == "FLAT"
     assert milvus_side.manifest.backend["metric"] == "IP"
     assert milvus_side.store.counts() == faiss_side.store.counts() == (80, faiss_side.index.ntotal)
@@ -78,9 +93,9 @@ def test_parity_with_faiss_for_exact_search(small_corpus, small_index, tmp_path)
 
 
 @needs_milvus
-def test_cli_index_query_info_remove_on_milvus(corpus, small_index, tmp_path):
+def test_cli_index_query_info_remove_on_milvus(corpus, small_index, tmp_path, milvus_uri):
     runner = CliRunner()
-    index_dir, uri = str(tmp_path / "idx"), str(tmp_path / "lite.db")
+    index_dir, uri = str(tmp_path / "idx"), milvus_uri
     result = runner.invoke(main, ["index", str(corpus), "--index", index_dir, "--model", str(small_index),
                                   "--backend", "milvus", "--uri", uri, "--collection", "docs", "--json"],
                            env={"MILVUS_TOKEN": "root:s3cret"})  # Milvus Lite ignores it; it must not be stored
@@ -110,12 +125,12 @@ def test_cli_index_query_info_remove_on_milvus(corpus, small_index, tmp_path):
     assert result.exit_code == 0, result.output
     assert (json.loads(result.stdout)["removed"], json.loads(result.stdout)["not_found"]) == (1, 1)
     assert versions(index_dir) == ["v000003"]
-    assert collections(uri) == ["docs_v000003"]  # superseded versions' collections are dropped
+    assert collections(uri, "docs_") == ["docs_v000003"]  # superseded versions' collections are dropped
 
 
 @needs_milvus
-def test_incremental_update_on_milvus_equals_a_fresh_build(corpus, small_index, tmp_path):
-    uri = tmp_path / "lite.db"
+def test_incremental_update_on_milvus_equals_a_fresh_build(corpus, small_index, tmp_path, milvus_uri):
+    uri = milvus_uri
     index_dir = tmp_path / "idx"
     first = Retriever.build(corpus, index_dir, model=small_index, backend="milvus", uri=uri, show_progress=False)
     fusion = first.manifest.fusion
@@ -150,9 +165,10 @@ def test_incremental_update_on_milvus_equals_a_fresh_build(corpus, small_index, 
 
 
 @needs_milvus
-def test_add_and_delete_in_python_on_milvus(small_corpus, small_index, tmp_path):
+def test_add_and_delete_in_python_on_milvus(small_corpus, small_index, tmp_path, milvus_uri):
     retriever = Retriever.build(small_corpus, tmp_path / "idx", model=small_index, backend="milvus",
-                                uri=tmp_path / "lite.db", show_progress=False)
+                                uri=milvus_uri, show_progress=False)
+    prefix = retriever.manifest.backend["collection"]
     before = retriever.version_dir
     summary = retriever.add([{"id": "x1", "text": "cryogenic propellant tanks sloshing"}])
     assert (summary.added, summary.documents) == (1, 81)
@@ -168,15 +184,15 @@ def test_add_and_delete_in_python_on_milvus(small_corpus, small_index, tmp_path)
     with pytest.raises(VecsearchError, match="empty"):
         retriever.delete(list(set(retriever.doc_ids)))
     assert retriever.store.counts()[0] == 80
-    assert collections(tmp_path / "lite.db") == [retriever.manifest.backend["collection_name"]]
+    assert collections(milvus_uri, prefix) == [retriever.manifest.backend["collection_name"]]
     with pytest.raises(VecsearchError, match="over Milvus's 65,535 bytes"):  # a field Milvus cannot hold
         retriever.add([{"id": "wide", "text": "gap" + " " * 70_000 + "here"}])
-    assert collections(tmp_path / "lite.db") == [retriever.manifest.backend["collection_name"]]
+    assert collections(milvus_uri, prefix) == [retriever.manifest.backend["collection_name"]]
     retriever.close()
 
 
 @needs_milvus
-def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, small_index, tmp_path):
+def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, small_index, tmp_path, milvus_uri):
     index_dir = tmp_path / "idx"
     retriever = Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False)
     on_faiss = contents(retriever)
@@ -186,7 +202,7 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     retriever.close()
 
     runner = CliRunner()
-    uri = str(tmp_path / "lite.db")
+    uri = milvus_uri
     args = ["export", "--backend", "milvus", "--uri", uri, "--index", str(index_dir), "--json"]
     result = runner.invoke(main, args, env={"MILVUS_TOKEN": ""})
     assert result.exit_code == 0, result.output
@@ -195,6 +211,8 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     assert "already" in runner.invoke(main, args[:-1]).stdout  # same backend again: nothing to do
 
     moved = Retriever.load(index_dir)
+    prefix = moved.manifest.backend["collection"]
+    assert collections(uri, prefix) == [moved.manifest.backend["collection_name"]]
     on_milvus = contents(moved)
     assert on_milvus.keys() == on_faiss.keys()
     for key, (text, vector) in on_milvus.items():
@@ -210,19 +228,19 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     back = contents(moved)
     assert all(np.array_equal(vector, on_faiss[key][1]) for key, (_, vector) in back.items())
     moved.close()
-    assert collections(uri) == []  # the Milvus version was superseded, its collection dropped
+    assert collections(uri, prefix) == []  # the Milvus version was superseded, its collection dropped
 
 
 @needs_milvus
 def test_a_failed_milvus_write_leaves_the_live_version_and_no_stray_collection(small_corpus, small_index, tmp_path,
-                                                                               monkeypatch):
+                                                                               monkeypatch, milvus_uri):
     from vecsearch.storage.backends import milvus as milvus_store
 
-    uri = tmp_path / "lite.db"
+    uri = milvus_uri
     index_dir = tmp_path / "idx"
     retriever = Retriever.build(small_corpus, index_dir, model=small_index, backend="milvus", uri=uri,
                                 show_progress=False)
-    live = retriever.manifest.backend["collection_name"]
+    live, prefix = retriever.manifest.backend["collection_name"], retriever.manifest.backend["collection"]
 
     monkeypatch.setattr(milvus_store, "INSERT_BATCH", 10)
     calls = []
@@ -248,20 +266,22 @@ def test_a_failed_milvus_write_leaves_the_live_version_and_no_stray_collection(s
         retriever.add([{"id": "x1", "text": "cryogenic propellant tanks sloshing"}])
     monkeypatch.undo()
     assert retriever.search("pressure distribution", k=3, mode="dense")  # still on the live version
-    assert collections(uri) == [live]
+    assert collections(uri, prefix) == [live]
     assert not list(index_dir.glob(STAGING_PREFIX + "*"))
 
     # a writer killed after creating its collection leaves a staging folder with the marker: the next cleans up
     staging = index_dir / f"{STAGING_PREFIX}v000009"
     staging.mkdir()
-    section = {**retriever.manifest.backend, "collection_name": "orphan_v000009"}
+    orphan = f"{prefix}_v000009"
+    section = {**retriever.manifest.backend, "collection_name": orphan}
     (staging / milvus_store.MARKER).write_text(json.dumps(section))
     from vecsearch.storage.backends.milvus import connection
 
     with connection(str(uri)) as client:
-        client.create_collection("orphan_v000009", dimension=4)
+        client.create_collection(orphan, dimension=4)
+    assert collections(uri, prefix) == [live, orphan]
     assert retriever.add([{"id": "x1", "text": "cryogenic propellant tanks sloshing"}]).added == 1
-    assert collections(uri) == [retriever.manifest.backend["collection_name"]]
+    assert collections(uri, prefix) == [retriever.manifest.backend["collection_name"]]
     assert not staging.exists()
     retriever.close()
 
@@ -334,15 +354,15 @@ def test_eval_on_milvus_scores_as_on_faiss_and_leaves_no_collection(small_index,
 
 
 @needs_milvus
-def test_sigkill_at_random_moments_on_milvus_lite_leaves_an_index_that_loads(corpora, small_index, tmp_path):
-    """Kill `vecsearch index` (on Milvus Lite) at random moments; the next run cleans up every stray collection."""
+def test_sigkill_at_random_moments_on_milvus_leaves_an_index_that_loads(corpora, small_index, tmp_path, milvus_uri):
+    """Kill `vecsearch index` (on Milvus) at random moments; the next run cleans up every stray collection."""
     import random
     import signal
     import time
 
     from .test_crash_and_concurrency import ENV, content, expected_content, index_command
 
-    index_dir, uri = tmp_path / "idx", tmp_path / "lite.db"
+    index_dir, uri = tmp_path / "idx", milvus_uri
     Retriever.build(corpora["A"], index_dir, model=small_index, backend="milvus", uri=uri, show_progress=False).close()
     states = {name: expected_content(corpora[name]) for name in ("A", "B")}
     started = time.perf_counter()
@@ -365,18 +385,18 @@ def test_sigkill_at_random_moments_on_milvus_lite_leaves_an_index_that_loads(cor
     assert content(index_dir) == states["A"]
     assert len(versions(index_dir)) == 1 and not list(index_dir.glob(STAGING_PREFIX + "*"))
     live = json.loads((index_dir / versions(index_dir)[0] / "manifest.json").read_text())["backend"]
-    assert collections(uri) == [live["collection_name"]]  # what killed writers created was dropped
+    assert collections(uri, live["collection"]) == [live["collection_name"]]  # what killed writers created was dropped
 
 
 @needs_milvus
-def test_metadata_and_filters_match_faiss(tmp_path):
+def test_metadata_and_filters_match_faiss(tmp_path, milvus_uri):
     """The same documents with metadata on both backends: the same hits, filtered or not, in every mode."""
     from .conftest import collection_documents, with_metadata
 
     documents = with_metadata(collection_documents()[:120])
     faiss_side = Retriever.build(documents, tmp_path / "faiss", index_type="flat", show_progress=False)
     milvus_side = Retriever.build(documents, tmp_path / "milvus", index_type="flat", backend="milvus",
-                                  uri=tmp_path / "m.db", show_progress=False)
+                                  uri=milvus_uri, show_progress=False)
     assert milvus_side.store.documents()["1"].metadata == faiss_side.store.documents()["1"].metadata
     for where in (None, {"kind": "tool"}, {"year": {"$gte": 2000}, "kind": {"$in": ["plant", "animal"]}}):
         for mode in ("dense", "lexical", "hybrid"):
