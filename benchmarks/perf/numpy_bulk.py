@@ -25,7 +25,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from benchmarks.tables import DATA, RESULTS, markdown_table, write_results  # noqa: E402
+from benchmarks.tables import DATA, markdown_table, write_results  # noqa: E402
 
 from vecsearch.corpus import read_corpus  # noqa: E402
 from vecsearch.indexing import encoding_precision  # noqa: E402

@@ -17,7 +17,6 @@ The recurrences are torch's, gate for gate:
 from __future__ import annotations
 
 import os
-import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +98,8 @@ class _Recurrence:
         them) -> (D, B, T, H). A text shorter than T is padded at the end: its states up to its
         length are its own."""
         directions, batch, steps, embed = inputs.shape
-        time_major = np.ascontiguousarray(inputs.transpose(0, 2, 1, 3))  # (D, T, B, embed); a view's copy-free if made so
+        # (D, T, B, embed): no copy when the inputs were laid out time-major, as `_inputs` lays them
+        time_major = np.ascontiguousarray(inputs.transpose(0, 2, 1, 3))
         projected = np.empty((directions, steps, batch, self.w_input.shape[-1]), dtype=np.float32)
         for d in range(directions):  # every token's input projection in one product per direction
             np.matmul(time_major[d].reshape(-1, embed), self.w_input[d], out=projected[d].reshape(steps * batch, -1))
