@@ -16,6 +16,7 @@ import pytest
 
 from vecsearch import Retriever
 from vecsearch.errors import VecsearchError
+from vecsearch.storage.backends.milvus import default_prefix
 from vecsearch.storage.indexdir import STAGING_PREFIX, versions
 
 from .conftest import collection_queries
@@ -82,6 +83,29 @@ def test_a_stopped_server_is_reported_in_one_line_loses_nothing_and_is_used_agai
     assert updated.search("graphite nose cones ablation", k=1, mode="lexical")[0].id == "new.txt"
     assert collections(uri, prefix) == [updated.manifest.backend["collection_name"]]  # the old one dropped
     updated.close()
+
+
+def test_export_from_milvus_lite_to_the_server_and_back_to_faiss(milvus_server, small_corpus, small_index, tmp_path):
+    """`vecsearch export` between the backends by the command line: Lite -> server -> FAISS, the stored
+    vectors bit for bit, the same answers in every mode."""
+    index_dir = tmp_path / "idx"
+    lite = Retriever.build(small_corpus, index_dir, model=small_index, backend="milvus", uri=tmp_path / "lite.db",
+                           show_progress=False)
+    stored, answered = contents(lite), answers(lite)
+    lite.close()
+    for target in (["--backend", "milvus", "--uri", milvus_server.uri], ["--backend", "faiss"]):
+        result, _ = vecsearch("export", *target, "--index", str(index_dir), "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["written"] and json.loads(result.stdout)["passages"] == len(stored)
+        moved = Retriever.load(index_dir)
+        assert moved.manifest.backend["name"] == target[1]
+        after = contents(moved)
+        assert after.keys() == stored.keys()
+        assert all(text == stored[key][0] and (vector == stored[key][1]).all() for key, (text, vector) in after.items())
+        assert answers(moved) == answered
+        moved.close()
+    prefix = default_prefix(index_dir) + "_"  # superseded versions' collections are dropped, on both
+    assert collections(milvus_server.uri, prefix) == [] and collections(tmp_path / "lite.db", prefix) == []
 
 
 def test_a_hung_server_fails_a_call_at_its_deadline(milvus_server, small_corpus, small_index, tmp_path, monkeypatch):

@@ -269,9 +269,9 @@ class _Client:
 class MilvusFailure(VecsearchError):
     """A call to Milvus failed: `unreachable` when the server could not be reached or did not answer in time."""
 
-    def __init__(self, message: str, unreachable: bool, not_loaded: bool = False):
+    def __init__(self, message: str, reason: str, unreachable: bool, not_loaded: bool = False):
         super().__init__(message)
-        self.unreachable, self.not_loaded = unreachable, not_loaded
+        self.reason, self.unreachable, self.not_loaded = reason, unreachable, not_loaded
 
 
 _UNREACHABLE = ("fail connecting", "unavailable", "deadline", "timeout", "timed out",
@@ -284,9 +284,8 @@ def _failure(uri: str, error: Exception) -> MilvusFailure:
     text = f"{reason} {code() if callable(code) else code}".lower()
     if any(sign in text for sign in _UNREACHABLE):
         return MilvusFailure(f"cannot reach Milvus at {uri} ({reason}); the index is unchanged - "
-                             "try again once the server is up", unreachable=True)
-    return MilvusFailure(f"Milvus at {uri}: {reason}", unreachable=False,
-                         not_loaded="not loaded" in text)
+                             "try again once the server is up", reason, unreachable=True)
+    return MilvusFailure(f"Milvus at {uri}: {reason}", reason, unreachable=False, not_loaded="not loaded" in text)
 
 
 def _reason(error: Exception) -> str:
@@ -393,7 +392,8 @@ def release(version_dir: Path) -> bool:
     except Exception as error:  # VecsearchError, or whatever pymilvus raises
         import sys
 
-        print(f"warning: could not drop Milvus collection {section.get('collection_name')}: {_reason(error)}; "
+        reason = error.reason if isinstance(error, MilvusFailure) else _reason(error)
+        print(f"warning: could not drop Milvus collection {section.get('collection_name')}: {reason}; "
               "a later write will try again", file=sys.stderr)
         return False
 
