@@ -26,7 +26,7 @@ Question sources (`question_sources(raw)`: (source, query, passage) triples, one
   rewrite as two (a paraphrase, not a question; train.tsv.zip is over the snapshot's size limit
   and absent). CC BY-SA 4.0.
 
-Prose documents (`prose_documents(raw)`: whole documents, to be cut by base_sources._cloze_pairs):
+Prose documents (`prose_documents(raw)`: whole documents, to be cut by base_sources.cloze_pairs):
 - gutenberg (gutenberg/*.txt): books of Project Gutenberg, one a GITenberg repository
   (https://github.com/GITenberg/<title>_<id>); the whole book, its header and footer (the
   Project Gutenberg licence) stripped. Public domain in the USA.
