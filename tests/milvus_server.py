@@ -269,13 +269,30 @@ def _start_session_server(base_dir: Path) -> MilvusTestServer:
     return server
 
 
+# One server per pytest process, however many test modules import the fixture: pytest makes each
+# import a fixture of its own, so the server (or the reason it could not start) is kept here.
+_session: dict = {"server": None, "skip": None, "users": 0}
+
+
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory):
     """A Milvus 2.3 standalone server for the session (skipped, with the reason, if it cannot run)."""
-    server = _start_session_server(tmp_path_factory.mktemp("milvus-server"))
+    if _session["skip"]:
+        pytest.skip(_session["skip"])
+    if _session["server"] is None:
+        try:
+            _session["server"] = _start_session_server(tmp_path_factory.mktemp("milvus-server"))
+        except pytest.skip.Exception as skipped:
+            _session["skip"] = str(skipped.msg)
+            raise
+    server = _session["server"]
+    _session["users"] += 1
     try:
         yield server
     finally:
-        server.stop()
-        left = servers_in(server.base_dir)
-        assert not left, f"the Milvus server is still running: pids {left}"
+        _session["users"] -= 1
+        if _session["users"] == 0:
+            server.stop()
+            _session["server"] = None
+            left = servers_in(server.base_dir)
+            assert not left, f"the Milvus server is still running: pids {left}"

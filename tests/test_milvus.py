@@ -2,7 +2,8 @@
 
 The tests taking `milvus_uri` run twice: on Milvus Lite (a file per test) and on a Milvus
 standalone server (one per session, tests/milvus_server.py; each test's collections have their own
-prefix, so they share it). Faults of a server (stopped, restarted, hung): tests/test_milvus_server.py.
+prefix, so they share it). Three whose ground the others cover on the server run there only with
+`-m slow` (a write on the server costs 3-6 s, most of it the flush). Faults of a server (stopped, restarted, hung): tests/test_milvus_server.py.
 """
 
 import json
@@ -129,6 +130,7 @@ def test_cli_index_query_info_remove_on_milvus(corpus, small_index, tmp_path, mi
 
 
 @needs_milvus
+@pytest.mark.parametrize("milvus_uri", ["lite", pytest.param("server", marks=pytest.mark.slow)], indirect=True)
 def test_incremental_update_on_milvus_equals_a_fresh_build(corpus, small_index, tmp_path, milvus_uri):
     uri = milvus_uri
     index_dir = tmp_path / "idx"
@@ -165,6 +167,7 @@ def test_incremental_update_on_milvus_equals_a_fresh_build(corpus, small_index, 
 
 
 @needs_milvus
+@pytest.mark.parametrize("milvus_uri", ["lite", pytest.param("server", marks=pytest.mark.slow)], indirect=True)
 def test_add_and_delete_in_python_on_milvus(small_corpus, small_index, tmp_path, milvus_uri):
     retriever = Retriever.build(small_corpus, tmp_path / "idx", model=small_index, backend="milvus",
                                 uri=milvus_uri, show_progress=False)
@@ -232,6 +235,7 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
 
 
 @needs_milvus
+@pytest.mark.parametrize("milvus_uri", ["lite", pytest.param("server", marks=pytest.mark.slow)], indirect=True)
 def test_a_failed_milvus_write_leaves_the_live_version_and_no_stray_collection(small_corpus, small_index, tmp_path,
                                                                                monkeypatch, milvus_uri):
     from vecsearch.storage.backends import milvus as milvus_store
