@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 
 RECORDS = Path(tempfile.gettempdir()) / "vecsearch-milvus-servers"
+SERVER_IDS = Path("/tmp/milvus")  # Milvus 2.3 writes server_id_<pid> here whatever its folder; ours are removed
 SWITCH = "VECSEARCH_TEST_MILVUS_SERVER"  # =0 skips the server's tests (they add ~3 min to the suite)
 START_SECONDS = 90  # ~8 s here (a first start unpacks the binaries); a restart waits ~10 s for etcd sessions
 STOP_SECONDS = 10  # after the package's stop, should the process still be there
@@ -237,6 +238,7 @@ class MilvusTestServer:
         if _alive(pid) and _is_our_server(pid, str(self.base_dir)):
             _terminate(pid, STOP_SECONDS)
         (RECORDS / f"{pid}.json").unlink(missing_ok=True)
+        (SERVER_IDS / f"server_id_{pid}").unlink(missing_ok=True)
 
     @property
     def running(self) -> bool:
