@@ -454,6 +454,8 @@ def _open_previous(index_dir: Path, retrain: bool) -> _Live:
     except VecsearchError as error:
         if handle is not None:
             handle.close()
+        if getattr(error, "unreachable", False):
+            raise  # the Milvus server is down: nothing to replace, try again once it is up
         if retrain:
             return _Live()
         raise VecsearchError(f"{error} (to replace it: vecsearch index PATH --index {index_dir} --retrain)") from None
