@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from benchmarks.quality.demo_questions import QUESTIONS, score, vecsearch_rankings
@@ -53,37 +52,17 @@ def quality(candidate: str, collections: list[Path], batteries: list[tuple[Path,
 
 
 def speeds(candidates: list[str], rounds: int = 3, count: int = 2048) -> dict[str, float]:
-    """Texts a second, each candidate as `vecsearch index` embeds, and the teacher in bfloat16."""
-    import torch
-
+    """Texts a second, each candidate as `vecsearch index` embeds, and the teacher in bfloat16
+    (as "all-MiniLM-L6-v2"): the best of `rounds` alternating rounds (benchmarks.perf.base_speed)."""
+    from benchmarks.perf.base_speed import MINILM, timed_rounds
     from vecsearch.corpus import read_corpus
-    from vecsearch.indexing import encoding_precision
     from vecsearch.model.bases import BASE_DIR
-    from vecsearch.model.encoder import RNNEncoder
-    from vecsearch.training.teacher import load_teacher
 
     texts = [p.text for p in read_corpus(DATA / "cranfield" / "corpus.jsonl")[1]][:count]
-    runs = {}
-    for candidate in candidates:
-        encoder = RNNEncoder.load(BASE_DIR if candidate == "default" else Path(candidate).expanduser())
-        bfloat16 = encoding_precision("auto", encoder.config.cell) == "bfloat16"
-        runs[candidate] = lambda encoder=encoder, bfloat16=bfloat16: encoder.encode(texts, bfloat16=bfloat16)
-    teacher = load_teacher("all-MiniLM-L6-v2")
-
-    def minilm():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            teacher.encode(texts, batch_size=64, normalize_embeddings=True)
-
-    runs["all-MiniLM-L6-v2"] = minilm
-    best = {name: float("inf") for name in runs}
-    for run in runs.values():
-        run()  # warm-up
-    for _ in range(rounds):
-        for name, run in runs.items():
-            started = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return {name: len(texts) / seconds for name, seconds in best.items()}
+    folders = {c: BASE_DIR if c == "default" else Path(c).expanduser() for c in candidates}
+    seconds = timed_rounds(folders, texts, rounds)
+    seconds["all-MiniLM-L6-v2"] = seconds.pop(MINILM)
+    return {name: len(texts) / min(values) for name, values in seconds.items()}
 
 
 def main() -> None:

@@ -191,7 +191,9 @@ def _passages(collection: str) -> list[str]:
 
 
 def _queries(collection: str) -> list[str]:
-    return [json.loads(line)["text"] for line in (DATA / collection / "queries.jsonl").open() if line.strip()]
+    from vecsearch.evaluation import load_collection
+
+    return list(load_collection(DATA / collection)[1].values())
 
 
 def _embed(teacher, texts: list[str], bfloat16: bool = False) -> np.ndarray:
