@@ -13,6 +13,9 @@ built with, and its queries are analysed with that list.
 from __future__ import annotations
 
 import json
+import math
+import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +29,7 @@ STOPWORDS = "en+"  # what new indexes use
 LEGACY_STOPWORDS = "en"  # what an index without ANALYZER_FILE was built with
 _ANALYZE_CHUNK = 4096  # passages analysed at once
 _QUERY_CHUNK = 64  # queries scored at once (a row of scores per passage each)
+_FILL_CHUNK = 1 << 22  # (term, passage) pairs scored and placed at once
 
 
 @lru_cache(maxsize=None)
@@ -70,42 +74,73 @@ class LexicalIndex:
         self.bm25 = bm25
         self.directory = directory  # where it was loaded from, to name in errors
         self.stopwords = stopwords or STOPWORDS  # the list its passages were analysed with; queries use it too
+        self.spilled = False  # saved in a build's scratch folder (spill), to be moved into the version
 
     def terms(self, query: str) -> list[str]:
         """The query's BM25 terms (empty when every word is a stopword)."""
         return analyze([query], self.stopwords)[0]
 
     @classmethod
-    def build(cls, texts: list[str], show_progress: bool = False, stopwords: str | None = None) -> "LexicalIndex":
-        """BM25 over `texts`, analysed a chunk at a time into int32 term ids.
+    def build(cls, texts: Sequence[str], show_progress: bool = False, stopwords: str | None = None) -> "LexicalIndex":
+        """BM25 over `texts` (a sequence: read a chunk at a time), the arrays bm25s would build.
 
-        bm25s would hold every term of the corpus as a Python string (~60 bytes each:
-        gigabytes for a 200 MB corpus); ids take 4 bytes, and the index is the same.
+        bm25s holds every token of the corpus in Python lists and sorts ~40 bytes per
+        (term, passage) pair to make its matrix: 3 GB and more at a million passages. Here each
+        passage keeps only its distinct term ids and their counts (5 bytes a pair), and the
+        column-sorted matrix is filled by counting; the arrays and scores are bm25s's own
+        (its method "lucene": tests check them against bm25s).
         """
         import bm25s
 
         stopwords = stopwords or STOPWORDS
         vocabulary: dict[str, int] = {}
-        term_ids = []
+        terms, counts = _Growing(np.int32), _Growing(np.uint8)  # a term's count in a passage: rarely over 255
+        widths, lengths = _Growing(np.int64), _Growing(np.int64)
         starts = range(0, len(texts), _ANALYZE_CHUNK)
         if show_progress and len(starts) > 1:
             from ..progress import progress
 
             starts = progress(starts, description="BM25", unit="chunk")
         for start in starts:
-            for terms in analyze(texts[start : start + _ANALYZE_CHUNK], stopwords):
-                ids = (vocabulary.setdefault(term, len(vocabulary)) for term in terms)
-                term_ids.append(np.fromiter(ids, dtype=np.int32, count=len(terms)))
+            analysed = analyze(list(texts[start : start + _ANALYZE_CHUNK]), stopwords)
+            sizes = np.fromiter(map(len, analysed), np.int64, len(analysed))
+            ids = np.fromiter((vocabulary.setdefault(w, len(vocabulary)) for words in analysed for w in words),
+                              np.int64, int(sizes.sum()))
+            owner = np.repeat(np.arange(len(analysed), dtype=np.int64), sizes)
+            pairs, tf = np.unique((owner << 32) | ids, return_counts=True)  # by passage, then term
+            terms.extend((pairs & 0xFFFFFFFF).astype(np.int32))
+            counts.extend(tf)
+            widths.extend(np.bincount(pairs >> 32, minlength=len(analysed)))
+            lengths.extend(sizes)
         if not vocabulary:  # nothing but stopwords: bm25s needs one term
             vocabulary[""] = 0
         bm25 = bm25s.BM25()
-        bm25.index((term_ids, vocabulary), show_progress=False)
+        bm25.scores = _bm25_matrix(terms.array(), counts.array(), widths.array(), lengths.array(), len(vocabulary),
+                                   bm25.k1, bm25.b)
+        if "" not in vocabulary:  # bm25s's empty token (one past the matrix), for queries of stopwords only
+            vocabulary[""] = len(vocabulary)
+        bm25.vocab_dict = vocabulary
+        bm25.unique_token_ids_set = set(vocabulary.values())
+        bm25.nonoccurrence_array = None
         return cls(bm25, stopwords=stopwords)
 
     def save(self, directory: str | Path) -> None:
+        """Write the index into `directory`; one that was spilled moves its files there instead."""
         path = Path(directory) / DIRECTORY
+        if self.spilled:
+            os.replace(self.directory, path)  # the arrays stay mapped: a move keeps their inodes
+            self.directory = path
+            return
         self.bm25.save(str(path), show_progress=False)
         (path / ANALYZER_FILE).write_text(json.dumps({"stopwords": self.stopwords}) + "\n")
+
+    def spill(self, directory: str | Path) -> "LexicalIndex":
+        """Save into `directory` and reopen memory-mapped: what a build holds from then on is the
+        pages its searches read, not the arrays (1.3 GB at a million passages). `save` moves it."""
+        self.save(directory)
+        spilled = LexicalIndex.load(directory)
+        spilled.spilled = True
+        return spilled
 
     @classmethod
     def load(cls, directory: str | Path, mmap: bool = True) -> "LexicalIndex":
@@ -151,6 +186,67 @@ class LexicalIndex:
                 matrix[:, ~kept] = 0
             results += [_top(row, k) for row in matrix]
         return results
+
+
+class _Growing:
+    """A numpy array appended to in place (amortised doubling), for arrays of unknown length; an
+    unsigned one widens its type when a value does not fit."""
+
+    def __init__(self, dtype):
+        self.data, self.size = np.empty(1 << 16, dtype=dtype), 0
+
+    def extend(self, values: np.ndarray) -> None:
+        if self.data.dtype.kind == "u" and len(values) and values.max() > np.iinfo(self.data.dtype).max:
+            self.data = self.data.astype(np.min_scalar_type(values.max()))
+        end = self.size + len(values)
+        if end > len(self.data):
+            grown = np.empty(max(end, 2 * len(self.data)), dtype=self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = values
+        self.size = end
+
+    def array(self) -> np.ndarray:
+        """The values, trimmed (the spare capacity handed back)."""
+        data, self.data = self.data[: self.size].copy(), None
+        return data
+
+
+def _bm25_matrix(terms: np.ndarray, counts: np.ndarray, widths: np.ndarray, lengths: np.ndarray, vocabulary: int,
+                 k1: float, b: float) -> dict:
+    """bm25s's score arrays (CSC: a column per term, its passages ascending) from each passage's
+    distinct `terms` and their `counts`, passage after passage (`widths`: how many each), and the
+    passages' `lengths` in terms.
+
+    The arithmetic is bm25s's, in its order and precision, so that the scores are the same bits:
+    idf with math.log per term, stored as float32; tf / (k1 * (1 - b + b * length / mean) + tf)
+    in float64; their product stored as float32.
+    """
+    passages = len(lengths)
+    frequencies = np.bincount(terms, minlength=vocabulary)
+    idf = np.array([math.log(1 + (passages - df + 0.5) / (df + 0.5)) if df else 0.0 for df in frequencies.tolist()],
+                   dtype=np.float32)
+    mean_length = lengths.mean() if lengths.any() else np.float64(1)  # no terms: no scores to normalise
+    norm = k1 * ((1 - b) + b * lengths.astype(np.float64) / mean_length)
+    indptr = np.zeros(vocabulary + 1, dtype=np.int64)
+    np.cumsum(frequencies, out=indptr[1:])
+    data, indices = np.empty(len(terms), dtype=np.float32), np.empty(len(terms), dtype=np.int32)
+    filled = indptr[:-1].copy()  # the next free slot of each term's column
+    owners = np.repeat(np.arange(passages, dtype=np.int32), widths)
+    for start in range(0, len(terms), _FILL_CHUNK):
+        chunk = slice(start, start + _FILL_CHUNK)
+        term, owner = terms[chunk], owners[chunk]
+        tf = counts[chunk].astype(np.float64)
+        scores = (idf[term] * (tf / (norm[owner] + tf))).astype(np.float32)
+        order = np.argsort(term, kind="stable")  # passages stay ascending within a term
+        term = term[order]
+        starts = np.flatnonzero(np.r_[True, term[1:] != term[:-1]])
+        run = np.repeat(starts, np.diff(np.r_[starts, len(term)]))
+        slots = filled[term] + (np.arange(len(term)) - run)
+        data[slots], indices[slots] = scores[order], owner[order]
+        distinct = term[starts]
+        filled[distinct] += np.diff(np.r_[starts, len(term)])
+    return {"data": data, "indices": indices, "indptr": indptr, "num_docs": passages}
 
 
 def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
