@@ -159,10 +159,11 @@ def test_a_file_that_turns_unreadable_keeps_its_documents(corpus, small_index, t
     assert victim.name in set(updated.doc_ids)
 
 
-def test_the_build_phases_are_functions_of_their_own(small_index):
+def test_the_build_phases_are_functions_of_their_own(small_index, tmp_path):
     """indexing.write_version is the sequence of its phases; the first two run here on their own."""
     from vecsearch import indexing
     from vecsearch.corpus import CorpusReport, Document, content_hash
+    from vecsearch.storage.sqlite import PassageSpool
 
     phases = ["compare", "carry_over", "choose_encoder", "encode_new", "build_dense", "calibrate_fusion", "publish"]
     assert all(callable(getattr(indexing, name)) for name in phases)
@@ -173,12 +174,15 @@ def test_the_build_phases_are_functions_of_their_own(small_index):
         incoming = [Document("brand-new", "a text never seen", "brand-new", content_hash("a text never seen")),
                     Document(kept, "changed text", indexed[kept].source, content_hash("changed text"))]
         summary = indexing.UpdateSummary()
+        spool = PassageSpool(tmp_path / "spool.sqlite")
         changes = indexing.compare(incoming, live, True, True, (), indexing.BuildOptions(show_progress=False),
-                                   CorpusReport(), summary, None)
+                                   CorpusReport(), summary, None, spool)
         assert (summary.added, summary.updated, summary.removed) == (1, 1, len(indexed) - 1)
-        corpus = indexing.carry_over(changes, live, reuse=True)
+        corpus = indexing.carry_over(changes, live, reuse=True, spool=spool)
         assert sorted(d.id for d in corpus.documents) == sorted([kept, "brand-new"])
-        assert corpus.carried == 0 and len(corpus.carried_vectors) == 0  # both are to be embedded
+        assert corpus.fresh == len(corpus.passages) and len(corpus.carried_ids) == 0  # both are to be embedded
         assert {p.doc_id for p in corpus.passages} == {kept, "brand-new"}
+        assert [p.id for p in corpus.passages] == list(range(len(corpus.passages)))  # ids are spool rows
+        spool.close()
     finally:
         live.close()

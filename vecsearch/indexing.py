@@ -43,13 +43,15 @@ from .storage.backends import (
     same_backend,
     write_backend,
 )
-from .storage.dense import build_index, choose_index_type
+from .storage.dense import VectorSpool, build_index, choose_index_type
 from .storage.indexdir import (
     POINTER,
     live_version,
     new_version,
     open_version,
+    scratch_folder,
 )
+from .storage.sqlite import PassageSpool
 from .storage.manifest import Counts, Fusion, IndexSettings, Manifest, PassageSettings
 from .training.config import TrainConfig
 from .training.teacher import is_named, teacher_for
@@ -57,6 +59,7 @@ from .version import __version__
 
 PRECISIONS = ("auto", "int8", "bfloat16", "float32")
 ENCODER_FILES = ("encoder.safetensors", "tokenizer.json")
+ENCODE_ROWS = 16_384  # passages read from the spool and encoded at once (a progress step)
 
 
 @dataclass
@@ -190,34 +193,47 @@ def write_version(
             raise VecsearchError(f"no index at {index_dir} to update (build one with: vecsearch index PATH)")
         backend = choose_backend(index_dir, live.manifest, options.backend, options.uri, options.collection)
         moving = live.manifest is not None and not same_backend(backend, live.manifest)
-        with clock("read"):
-            changes = compare(incoming, live, reuse, complete, remove_ids, options, report, summary, corpus_path)
-        if reuse and not summary.changed and not moving:
-            summary.documents, summary.passages = live.store.counts()
+        # the corpus, its vectors and BM25 wait in files, not in memory, until they are published
+        with scratch_folder(index_dir, release=release) as work, _closing(PassageSpool(work / "passages.sqlite")) as spool:
+            with clock("read"):
+                changes = compare(incoming, live, reuse, complete, remove_ids, options, report, summary,
+                                  corpus_path, spool)
+            if reuse and not summary.changed and not moving:
+                summary.documents, summary.passages = live.store.counts()
+                return summary
+            with clock("carry"):
+                corpus = carry_over(changes, live, reuse, spool)
+            with clock("lexical"):
+                lexical = LexicalIndex.build(corpus.texts, show_progress=options.show_progress).spill(work)
+            with clock("train"):
+                encoder, training, base = choose_encoder(corpus, live, reuse, lexical, options, summary)
+            with clock("encode"), _closing(VectorSpool(work / "vectors.f32")) as vectors:
+                precision = encode_new(encoder, corpus, live, reuse, options, vectors)
+                with clock("index"):
+                    index_type, requested, dense = build_dense(vectors, backend, live, reuse, options)
+                with clock("calibrate"):
+                    fusion = calibrate_fusion(encoder, dense, lexical, corpus, live, reuse,
+                                              distilled=bool((training or {}).get("teacher")))
+                with clock("write"):
+                    summary.version = publish(
+                        index_dir, live, reuse, encoder, lexical, backend, dense, corpus, vectors,
+                        {"index_type": index_type, "requested": requested, "precision": precision,
+                         "training": training, "base": base, "fusion": fusion, "words": changes.words,
+                         "overlap": changes.overlap},
+                        options, report, summary, corpus_path,
+                    )
+            summary.documents, summary.passages = len(corpus.documents), len(corpus.passages)
             return summary
-        with clock("carry"):
-            corpus = carry_over(changes, live, reuse)
-        with clock("lexical"):
-            lexical = LexicalIndex.build(corpus.texts, show_progress=options.show_progress)
-        with clock("train"):
-            encoder, training, base = choose_encoder(corpus, live, reuse, lexical, options, summary)
-        with clock("encode"):
-            precision, vectors = encode_new(encoder, corpus, live, reuse, options)
-        with clock("index"):
-            index_type, requested, dense = build_dense(vectors, backend, live, reuse, options)
-        with clock("calibrate"):
-            fusion = calibrate_fusion(encoder, dense, lexical, corpus, live, reuse, distilled=bool((training or {}).get("teacher")))
-        with clock("write"):
-            summary.version = publish(
-                index_dir, live, reuse, encoder, lexical, backend, dense, corpus, vectors,
-                {"index_type": index_type, "requested": requested, "precision": precision, "training": training,
-                 "base": base, "fusion": fusion, "words": changes.words, "overlap": changes.overlap},
-                options, report, summary, corpus_path,
-            )
-        summary.documents, summary.passages = len(corpus.documents), len(corpus.passages)
-        return summary
     finally:
         live.close()
+
+
+@contextmanager
+def _closing(spool):
+    try:
+        yield spool
+    finally:
+        spool.close()
 
 
 class _Clock:
@@ -262,7 +278,7 @@ class _Changes:
 
     indexed: dict[str, Document]  # the live version's documents
     embedded: list[Document]  # new or changed: to be embedded
-    fresh: list  # their passages
+    fresh: int  # their passages, in the spool
     removed: set[str]
     words: int  # the passage settings: the live version's when it is reused
     overlap: int
@@ -270,32 +286,37 @@ class _Changes:
 
 @dataclass
 class _Corpus:
-    """The next version's documents and passages; the first `carried` passages keep their
-    stored vectors (`carried_vectors`), the rest are to be encoded."""
+    """The next version's documents and passages (in a spool: sequences read from a file). The
+    first `fresh` passages are new or changed; the carried ones follow, with `carried_ids`, their
+    ids in the live version (whose stored vectors they keep, if the encoder stays)."""
 
     documents: list[Document]
-    passages: list
-    carried: int
-    carried_vectors: np.ndarray | None
+    spool: PassageSpool
+    fresh: int
+    carried_ids: np.ndarray
 
     @property
-    def texts(self) -> list[str]:
-        return [p.text for p in self.passages]
+    def passages(self):
+        return self.spool.passages
 
     @property
-    def doc_ids(self) -> list[str]:
-        return [p.doc_id for p in self.passages]
+    def texts(self):
+        return self.spool.texts
+
+    @property
+    def doc_ids(self):
+        return self.spool.doc_ids
 
 
 def compare(incoming, live: _Live, reuse: bool, complete: bool, remove_ids, options: BuildOptions,
-            report: CorpusReport, summary: UpdateSummary, corpus_path) -> _Changes:
-    """Phase 1: what is new or changed (split into passages, to be embedded) and what goes."""
+            report: CorpusReport, summary: UpdateSummary, corpus_path, spool: PassageSpool) -> _Changes:
+    """Phase 1: what is new or changed (split into passages, into `spool`: to be embedded) and what goes."""
     settings = live.manifest.passages if reuse else None
     words = settings.words if settings else options.passage_words
     overlap = settings.overlap if settings else options.passage_overlap
     indexed = live.documents
     embedded: list[Document] = []
-    fresh: list = []
+    fresh: list = []  # passages on their way to the spool
     seen: set[str] = set()
     for document in _progress(incoming, options.show_progress and complete, "reading"):
         if document.id in seen:
@@ -314,8 +335,12 @@ def compare(incoming, live: _Live, reuse: bool, complete: bool, remove_ids, opti
             continue
         embedded.append(replace(document, text=None))  # its passages hold the text
         fresh.extend(split_passages(document, words, overlap))
+        if len(fresh) >= PassageSpool.BATCH:
+            spool.add(fresh)
+            fresh.clear()
         if cut := characters_cut(document.text):
             report.cut.append((document.id, cut))
+    spool.add(fresh)
     summary.skipped, summary.cut = len(report.skipped), len(report.cut)
     if complete and not seen:
         kept = "; the index was left as it was" if live.store else ""
@@ -330,22 +355,26 @@ def compare(incoming, live: _Live, reuse: bool, complete: bool, remove_ids, opti
         removed = wanted & indexed.keys()
         summary.not_found = len(wanted - indexed.keys())
     summary.removed = len(removed)
-    return _Changes(indexed, embedded, fresh, removed, words, overlap)
+    return _Changes(indexed, embedded, len(spool), removed, words, overlap)
 
 
-def carry_over(changes: _Changes, live: _Live, reuse: bool) -> _Corpus:
-    """Phase 2: what stays, with its stored vectors if the encoder stays; else just its texts,
-    to be embedded again with the others."""
-    indexed, embedded, fresh = changes.indexed, changes.embedded, changes.fresh
-    carried_ids = indexed.keys() - changes.removed - {d.id for d in embedded}
-    carried = [p for p in live.store.iter_passages() if p.doc_id in carried_ids] if carried_ids else []
-    kept = [indexed[i] for i in sorted(carried_ids)]
-    if reuse:
-        corpus = _Corpus(kept + embedded, carried + fresh, len(carried),
-                         live.store.vectors(np.array([p.id for p in carried], dtype=np.int64)))
-    else:
-        corpus = _Corpus(kept + embedded, carried + fresh, 0, None)
-    if not corpus.passages:
+def carry_over(changes: _Changes, live: _Live, reuse: bool, spool: PassageSpool) -> _Corpus:
+    """Phase 2: what stays, after the new passages in `spool`: with its stored vectors if the
+    encoder stays (encode_new copies them); else just its texts, to be embedded again."""
+    indexed, embedded = changes.indexed, changes.embedded
+    staying = indexed.keys() - changes.removed - {d.id for d in embedded}
+    carried_ids: list[int] = []
+    if staying:
+        def carried():
+            for live_id, passage in enumerate(live.store.iter_passages()):  # in id order: ids are 0..n-1
+                if passage.doc_id in staying:
+                    carried_ids.append(live_id)
+                    yield passage
+
+        spool.add(carried())
+    kept = [indexed[i] for i in sorted(staying)]
+    corpus = _Corpus(kept + embedded, spool, changes.fresh, np.array(carried_ids, dtype=np.int64))
+    if not len(corpus.passages):
         raise VecsearchError("that would leave the index empty; delete the index directory instead")
     return corpus
 
@@ -356,7 +385,7 @@ def choose_encoder(corpus: _Corpus, live: _Live, reuse: bool, lexical: LexicalIn
     something to encode), a given one, or a new one (the base as it is, adapted, or trained)."""
     if reuse:
         training, base = live.manifest.training, live.manifest.base
-        return (_load_encoder(live.directory) if corpus.carried < len(corpus.passages) else None), training, base
+        return (_load_encoder(live.directory) if corpus.fresh else None), training, base
     if options.model is not None:
         model = Path(options.model)
         return _load_encoder(live_version(model) if (model / POINTER).exists() else model), None, None
@@ -365,18 +394,27 @@ def choose_encoder(corpus: _Corpus, live: _Live, reuse: bool, lexical: LexicalIn
     return encoder, training, base
 
 
-def encode_new(encoder, corpus: _Corpus, live: _Live, reuse: bool, options: BuildOptions) -> tuple[str, np.ndarray]:
-    """Phase 5: (precision, every passage's vector): the carried ones' as stored, the others encoded
-    (an update in the precision the index's other passages were encoded in)."""
+def encode_new(encoder, corpus: _Corpus, live: _Live, reuse: bool, options: BuildOptions,
+               vectors: VectorSpool) -> str:
+    """Phase 5: every passage's vector, in passage order, into `vectors`: the new passages encoded
+    (an update in the precision the index's other passages were encoded in), then the carried
+    ones' as stored - or, with a new encoder, those encoded too. Returns the precision."""
     precision = live.manifest.index.precision if reuse else encoding_precision(options.precision, encoder.config.cell)
-    fresh_texts = corpus.texts[corpus.carried :]
-    if fresh_texts:
-        new_vectors = _encode(encoder, fresh_texts, precision, options.show_progress)
+    encoded = corpus.fresh if reuse else len(corpus.passages)
+    progress = _progress(None, options.show_progress and encoded > ENCODE_ROWS, "encoding", total=encoded,
+                         unit="passage")
+    for start in range(0, encoded, ENCODE_ROWS):
+        texts = corpus.texts[start : min(start + ENCODE_ROWS, encoded)]
+        vectors.append(_encode(encoder, texts, precision, options.show_progress and progress is None))
+        if progress is not None:
+            progress.update(len(texts))
+    if progress is not None:
+        progress.close()
+    if encoded:
         _return_freed_memory()  # the token ids of every chunk, before the graph is built
-    else:
-        new_vectors = np.empty((0, corpus.carried_vectors.shape[1]), dtype=np.float32)
-    vectors = np.concatenate([corpus.carried_vectors, new_vectors]) if reuse else new_vectors
-    return precision, vectors
+    if reuse and len(corpus.carried_ids):
+        vectors.append(live.store.vectors(corpus.carried_ids))
+    return precision
 
 
 def build_dense(vectors: np.ndarray, backend: dict, live: _Live, reuse: bool, options: BuildOptions):
@@ -385,7 +423,7 @@ def build_dense(vectors: np.ndarray, backend: dict, live: _Live, reuse: bool, op
     requested = options.index_type
     if requested == "auto" and reuse:
         requested = live.manifest.index.requested
-    chosen = choose_index_type(len(vectors), requested)
+    chosen = choose_index_type(len(vectors), requested)  # vectors: a VectorSpool, read a chunk at a time
     if not indexes_vectors_itself(backend):
         return chosen, requested, build_index(vectors, chosen)
     return chosen, requested, None if reuse else build_index(vectors, "flat")
@@ -399,7 +437,8 @@ def calibrate_fusion(encoder, dense, lexical: LexicalIndex, corpus: _Corpus, liv
         return live.manifest.fusion
     from .search.calibration import calibrate
 
-    return Fusion(**calibrate(encoder, dense, lexical, corpus.texts, corpus.doc_ids, distilled=distilled))
+    doc_ids = list(corpus.doc_ids)  # every ranking is read through them: in memory (short strings)
+    return Fusion(**calibrate(encoder, dense, lexical, corpus.texts, doc_ids, distilled=distilled))
 
 
 def publish(index_dir: Path, live: _Live, reuse: bool, encoder, lexical: LexicalIndex, backend: dict, dense,
@@ -587,9 +626,10 @@ def _link_encoder(source: Path, target: Path) -> None:
             shutil.copy2(source / name, target / name)
 
 
-def _progress(items, enabled: bool, description: str):
+def _progress(items, enabled: bool, description: str, total: int | None = None, unit: str = "document"):
+    """`items` with a progress bar if `enabled` (or, given no items, a bar to update by hand, or None)."""
     if not enabled:
         return items
     from .progress import progress
 
-    return progress(items, description=description, unit="document")
+    return progress(items, total=total, description=description, unit=unit)

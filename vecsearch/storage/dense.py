@@ -38,6 +38,8 @@ HNSW_EF_SEARCH = 192
 # A filter keeping at most this many passages is searched exactly over them (their vectors
 # read back and scored); a broader one by searching deeper and dropping the rest.
 EXACT_FILTER_PASSAGES = 20_000
+ADD_ROWS = 65_536  # vectors added to an index (and read from a spool) at once
+TRAIN_ROWS = 131_072  # at most this many vectors train the graph's PCA (and an IVF's quantizer, at least)
 
 
 def choose_index_type(count: int, requested: str = "auto") -> str:
@@ -124,27 +126,90 @@ class DenseIndex:
         return vectors if self.offset is None else vectors + self.offset
 
 
-def build_index(vectors: np.ndarray, index_type: str) -> DenseIndex:
-    """A FAISS index holding `vectors` (row i gets id i)."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+def build_index(vectors, index_type: str) -> DenseIndex:
+    """A FAISS index holding `vectors` (row i gets id i): an array, or a VectorSpool read a chunk
+    at a time (a million vectors are 1.5 GB in float32; the graph keeps float16 copies)."""
     count, dim = vectors.shape
     offset = None
     if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
-        offset = vectors.mean(axis=0)  # the graph holds centred vectors (see the top of this file)
-        vectors = vectors - offset
+        offset = _mean(vectors)  # the graph holds centred vectors (see the top of this file)
         index = _reduced_graph(dim)
-        index.train(vectors)
+        index.train(_sample(vectors, TRAIN_ROWS) - offset)
     elif index_type == "ivf":
         lists = max(1, min(int(4 * math.sqrt(count)), count // 39))  # FAISS wants ~39 points per list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
+        index.train(_sample(vectors, max(TRAIN_ROWS, 256 * lists)))  # FAISS uses at most 256 a list
     else:
         raise VecsearchError(f"unknown index type '{index_type}'")
-    index.add(vectors)
+    for start in range(0, count, ADD_ROWS):
+        chunk = np.ascontiguousarray(vectors[start : start + ADD_ROWS], dtype=np.float32)
+        index.add(chunk if offset is None else chunk - offset)
     _set_search_parameters(index)
     return DenseIndex(index, offset)
+
+
+def _mean(vectors) -> np.ndarray:
+    total = np.zeros(vectors.shape[1], dtype=np.float64)
+    for start in range(0, len(vectors), ADD_ROWS):
+        total += np.asarray(vectors[start : start + ADD_ROWS], dtype=np.float64).sum(axis=0)
+    return (total / max(len(vectors), 1)).astype(np.float32)
+
+
+def _sample(vectors, rows: int) -> np.ndarray:
+    """Every vector, or `rows` of them evenly spread (training a PCA or a quantizer needs no more)."""
+    if len(vectors) <= rows:
+        return np.ascontiguousarray(vectors[:], dtype=np.float32)
+    step = len(vectors) / rows
+    wanted = (np.arange(rows) * step).astype(np.int64)
+    parts = []
+    for start in range(0, len(vectors), ADD_ROWS):
+        inside = wanted[(wanted >= start) & (wanted < start + ADD_ROWS)]
+        if len(inside):
+            parts.append(np.asarray(vectors[start : start + ADD_ROWS], dtype=np.float32)[inside - start])
+    return np.ascontiguousarray(np.concatenate(parts))
+
+
+class VectorSpool:
+    """Vectors appended to a float32 file as they are made, read back a slice at a time (an array
+    for FAISS and the backends, which take slices); the indexer's vectors, kept out of memory."""
+
+    def __init__(self, path: str | Path, dim: int | None = None):
+        self.path = Path(path)
+        self.dim, self.count = dim, 0
+        self.file = open(self.path, "w+b")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.count, self.dim
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.dim is None:
+            self.dim = vectors.shape[1]
+        if vectors.shape[1] != self.dim:
+            raise ValueError(f"{vectors.shape[1]}-dimensional vectors for a spool of {self.dim}")
+        self.file.seek(self.count * self.dim * 4)
+        self.file.write(vectors.tobytes())
+        self.count += len(vectors)
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        if not isinstance(key, slice):
+            raise TypeError("a VectorSpool is read by slices")
+        start, stop, step = key.indices(self.count)
+        if step != 1:
+            raise TypeError("a VectorSpool is read by contiguous slices")
+        rows = max(stop - start, 0)
+        self.file.flush()
+        self.file.seek(start * self.dim * 4)
+        return np.fromfile(self.file, dtype=np.float32, count=rows * self.dim).reshape(rows, self.dim)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _reduced_graph(dim: int) -> faiss.IndexRefine:

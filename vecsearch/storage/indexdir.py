@@ -362,6 +362,31 @@ def new_version(index_dir: str | Path, *, release: Release) -> Iterator[Path]:
     remove_leftovers(index_dir, release=release)
 
 
+@contextmanager
+def scratch_folder(index_dir: str | Path, *, release: Release) -> Iterator[Path]:
+    """A folder for a write's work files (its passages, vectors and BM25 before they are published),
+    removed afterwards. Call with the writer lock held; one that a crash left is removed by the next
+    writer, as a staging folder is (remove_leftovers)."""
+    folder = Path(index_dir) / f"{STAGING_PREFIX}work-{os.getpid()}"
+    if folder.exists():  # left by a crashed process that had this pid
+        _discard(folder, release)
+    try:
+        folder.mkdir()
+    except OSError as error:
+        if _disk_full(error, Path(index_dir)):
+            raise VecsearchError(_disk_full_message(Path(index_dir))) from error
+        raise
+    try:
+        yield folder
+    except BaseException as error:
+        if _disk_full(error, folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            raise VecsearchError(_disk_full_message(Path(index_dir))) from error
+        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def apply_umask(path: str | Path) -> None:
     """Give a file 0666 and a folder 0777 (and everything in it), less the umask: the modes `open`
     and `mkdir` give, which some writers do not (safetensors makes its file 0600). A file that is

@@ -6,7 +6,9 @@ Passage ids are the row numbers of the dense and lexical indexes (0..n-1).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -32,8 +34,8 @@ CREATE TABLE passages (
     start INTEGER NOT NULL,
     text TEXT NOT NULL
 );
-CREATE INDEX passages_by_document ON passages(doc_id);
 """
+INDEXES = "CREATE INDEX passages_by_document ON passages(doc_id);"
 # How where_clause tests json_each's row (type, atom) against a text or a number operand
 _TEXT = "type = 'text'"
 _NUMBER = "type IN ('integer', 'real', 'true', 'false')"  # JSON's true and false are 1 and 0 (atom), as in Python
@@ -48,18 +50,97 @@ def write_store(
     passages: Iterable[Passage],
 ) -> None:
     """Create the store in `directory`; passage i of `passages` gets id i."""
-    path = Path(directory) / FILENAME
-    with sqlite3.connect(path) as connection:
-        connection.executescript(SCHEMA)
-        connection.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?)",
-            ((d.id, d.source, d.content_hash, _json(d.metadata)) for d in documents),
-        )
-        connection.executemany(
-            "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
-            ((i, p.doc_id, p.source, p.position, p.start, p.text) for i, p in enumerate(passages)),
-        )
-    connection.close()
+    if isinstance(passages, _Column):  # a spool's passages: the file becomes the store
+        passages.spool.finish(documents, Path(directory) / FILENAME)
+        return
+    spool = PassageSpool(Path(directory) / f"{FILENAME}.spool")
+    spool.add(passages)
+    spool.finish(documents, Path(directory) / FILENAME)
+
+
+class PassageSpool:
+    """A store being written: passages added as they come (ids 0, 1, ... in that order) and read
+    back by position, then finished with the documents into the store file.
+
+    The indexer keeps its corpus here rather than in memory: a million passages are gigabytes
+    as Python strings. The file is a staging file (no journal, no syncs: the version it becomes
+    part of is synced when published); `finish` moves it into place.
+    """
+
+    BATCH = 10_000  # rows per INSERT (and per read-back query)
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.unlink(missing_ok=True)
+        self.connection = sqlite3.connect(self.path, check_same_thread=False)
+        self.connection.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(self, passages: Iterable[Passage]) -> None:
+        rows = ((self.count + i, p.doc_id, p.source, p.position, p.start, p.text) for i, p in enumerate(passages))
+        before = self.connection.total_changes
+        self.connection.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self.count += self.connection.total_changes - before
+
+    @property
+    def texts(self) -> "_Column":
+        return _Column(self, "text")
+
+    @property
+    def doc_ids(self) -> "_Column":
+        return _Column(self, "doc_id")
+
+    @property
+    def passages(self) -> "_Column":
+        return _Column(self, "*")
+
+    def finish(self, documents: Iterable[Document], target: str | Path) -> None:
+        """Write the documents and the lookup index, and move the file to `target`."""
+        self.connection.executemany("INSERT INTO documents VALUES (?, ?, ?, ?)",
+                                    ((d.id, d.source, d.content_hash, _json(d.metadata)) for d in documents))
+        self.connection.executescript(INDEXES)  # built once, after the rows: faster than kept up row by row
+        self.connection.commit()
+        self.connection.close()
+        os.replace(self.path, target)
+
+    def close(self) -> None:
+        """Drop the spool (unless finished)."""
+        self.connection.close()
+        self.path.unlink(missing_ok=True)
+
+
+class _Column(Sequence):
+    """One column of a spool's passages (or whole passages, "*") as a read-only sequence by id."""
+
+    def __init__(self, spool: PassageSpool, column: str):
+        self.spool, self.column = spool, column
+
+    def __len__(self) -> int:
+        return len(self.spool)
+
+    def _convert(self, row):
+        return _passage(row) if self.column == "*" else row[0]
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            rows = self.spool.connection.execute(
+                f"SELECT {self.column} FROM passages WHERE id >= ? AND id < ? ORDER BY id", (start, stop))
+            return [self._convert(row) for row in rows]
+        index = int(key) + (len(self) if int(key) < 0 else 0)
+        if not 0 <= index < len(self):
+            raise IndexError(key)
+        row = self.spool.connection.execute(f"SELECT {self.column} FROM passages WHERE id = ?", (index,)).fetchone()
+        return self._convert(row)
+
+    def __iter__(self):
+        for start in range(0, len(self), PassageSpool.BATCH):
+            yield from self[start : start + PassageSpool.BATCH]
 
 
 class PassageStore:

@@ -125,8 +125,8 @@ def fit(
     limit = min(config.max_passages, config.distil_passages) if teacher is not None else config.max_passages
     rows = subsample(len(passages), limit, config.seed)
     if len(rows) < len(passages):
-        passages, doc_ids = [passages[i] for i in rows], [doc_ids[i] for i in rows]
         lexical = None  # it scores the whole corpus; train_encoder builds one over the sample
+    passages, doc_ids = [passages[i] for i in rows], [doc_ids[i] for i in rows]  # any sequence: the indexer's reads a file
     if base is not None:
         tokenizer, student_config = base.tokenizer, base.config
     else:

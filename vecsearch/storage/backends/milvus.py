@@ -349,13 +349,13 @@ def write_collection(
         index_params.add_index(field_name="vector", index_type=index["index_type"], metric_type=METRIC,
                                params=index["params"])
         client.create_collection(name, schema=schema, index_params=index_params, consistency_level="Strong")
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        for start in range(0, count, INSERT_BATCH):
+        for start in range(0, count, INSERT_BATCH):  # vectors and passages: arrays, or spools read a batch at a time
+            batch = np.ascontiguousarray(vectors[start : start + INSERT_BATCH], dtype=np.float32)
             rows = [
-                {"id": i, "doc_id": p.doc_id, "source": p.source, "position": p.position, "start": p.start,
+                {"id": start + i, "doc_id": p.doc_id, "source": p.source, "position": p.position, "start": p.start,
                  "text": p.text, "content_hash": hashes[p.doc_id], METADATA_FIELD: metadata[p.doc_id],
-                 "vector": vectors[i]}
-                for i, p in enumerate(passages[start : start + INSERT_BATCH], start)
+                 "vector": batch[i]}
+                for i, p in enumerate(passages[start : start + INSERT_BATCH])
             ]
             client.insert(name, rows)
         client.flush(name)  # sealed and persisted before CURRENT names the version
