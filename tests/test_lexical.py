@@ -26,10 +26,9 @@ def random_texts(count: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(words, size=int(rng.integers(0, 60)), p=weights)) for _ in range(count)]
 
 
-@pytest.mark.parametrize("chunk", [7, 4096])  # many chunks (and pairs placed in several parts), or one
+@pytest.mark.parametrize("chunk", [7, 4096])  # many chunks, or one
 def test_the_arrays_are_bm25s_own_bit_for_bit(chunk, monkeypatch):
     monkeypatch.setattr(lexical, "_ANALYZE_CHUNK", chunk)
-    monkeypatch.setattr(lexical, "_FILL_CHUNK", 101)
     texts = random_texts(300) + ["", "the of and", "term1 " * 300]  # empty, stopwords only, a count over 255
     ours, reference = LexicalIndex.build(texts).bm25, bm25s_reference(texts)
     for name in ("data", "indices", "indptr"):

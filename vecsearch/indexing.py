@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,8 +51,8 @@ from .storage.indexdir import (
     open_version,
     scratch_folder,
 )
-from .storage.sqlite import PassageSpool
 from .storage.manifest import Counts, Fusion, IndexSettings, Manifest, PassageSettings
+from .storage.sqlite import PassageSpool
 from .training.config import TrainConfig
 from .training.teacher import is_named, teacher_for
 from .version import __version__
@@ -194,7 +194,7 @@ def write_version(
         backend = choose_backend(index_dir, live.manifest, options.backend, options.uri, options.collection)
         moving = live.manifest is not None and not same_backend(backend, live.manifest)
         # the corpus, its vectors and BM25 wait in files, not in memory, until they are published
-        with scratch_folder(index_dir, release=release) as work, _closing(PassageSpool(work / "passages.sqlite")) as spool:
+        with scratch_folder(index_dir, release=release) as work, closing(PassageSpool(work / "passages.sqlite")) as spool:
             with clock("read"):
                 changes = compare(incoming, live, reuse, complete, remove_ids, options, report, summary,
                                   corpus_path, spool)
@@ -207,7 +207,7 @@ def write_version(
                 lexical = LexicalIndex.build(corpus.texts, show_progress=options.show_progress).spill(work)
             with clock("train"):
                 encoder, training, base = choose_encoder(corpus, live, reuse, lexical, options, summary)
-            with clock("encode"), _closing(VectorSpool(work / "vectors.f32")) as vectors:
+            with clock("encode"), closing(VectorSpool(work / "vectors.f32")) as vectors:
                 precision = encode_new(encoder, corpus, live, reuse, options, vectors)
                 with clock("index"):
                     index_type, requested, dense = build_dense(vectors, backend, live, reuse, options)
@@ -226,14 +226,6 @@ def write_version(
             return summary
     finally:
         live.close()
-
-
-@contextmanager
-def _closing(spool):
-    try:
-        yield spool
-    finally:
-        spool.close()
 
 
 class _Clock:
@@ -425,8 +417,8 @@ def build_dense(vectors: np.ndarray, backend: dict, live: _Live, reuse: bool, op
         requested = live.manifest.index.requested
     chosen = choose_index_type(len(vectors), requested)  # vectors: a VectorSpool, read a chunk at a time
     if not indexes_vectors_itself(backend):
-        return chosen, requested, build_index(vectors, chosen)
-    return chosen, requested, None if reuse else build_index(vectors, "flat")
+        return chosen, requested, build_index(vectors, chosen, options.show_progress)
+    return chosen, requested, None if reuse else build_index(vectors, "flat", options.show_progress)
 
 
 def calibrate_fusion(encoder, dense, lexical: LexicalIndex, corpus: _Corpus, live: _Live, reuse: bool,

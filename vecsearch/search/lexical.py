@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,6 @@ STOPWORDS = "en+"  # what new indexes use
 LEGACY_STOPWORDS = "en"  # what an index without ANALYZER_FILE was built with
 _ANALYZE_CHUNK = 4096  # passages analysed at once
 _QUERY_CHUNK = 64  # queries scored at once (a row of scores per passage each)
-_FILL_CHUNK = 1 << 22  # (term, passage) pairs scored and placed at once
 
 
 @lru_cache(maxsize=None)
@@ -85,17 +85,16 @@ class LexicalIndex:
         """BM25 over `texts` (a sequence: read a chunk at a time), the arrays bm25s would build.
 
         bm25s holds every token of the corpus in Python lists and sorts ~40 bytes per
-        (term, passage) pair to make its matrix: 3 GB and more at a million passages. Here each
-        passage keeps only its distinct term ids and their counts (5 bytes a pair), and the
-        column-sorted matrix is filled by counting; the arrays and scores are bm25s's own
-        (its method "lucene": tests check them against bm25s).
+        (term, passage) pair to make its matrix: 6 GB at a million passages. Here each passage
+        keeps only its distinct term ids and their counts (5 bytes a pair), and the column-sorted
+        matrix is filled by counting, a chunk of passages at a time; the arrays and scores are
+        bm25s's own (its method "lucene": tests check them against bm25s).
         """
         import bm25s
 
         stopwords = stopwords or STOPWORDS
         vocabulary: dict[str, int] = {}
-        terms, counts = _Growing(np.int32), _Growing(np.uint8)  # a term's count in a passage: rarely over 255
-        widths, lengths = _Growing(np.int64), _Growing(np.int64)
+        chunks: list[_Chunk] = []
         starts = range(0, len(texts), _ANALYZE_CHUNK)
         if show_progress and len(starts) > 1:
             from ..progress import progress
@@ -103,20 +102,18 @@ class LexicalIndex:
             starts = progress(starts, description="BM25", unit="chunk")
         for start in starts:
             analysed = analyze(list(texts[start : start + _ANALYZE_CHUNK]), stopwords)
-            sizes = np.fromiter(map(len, analysed), np.int64, len(analysed))
+            lengths = np.fromiter(map(len, analysed), np.int64, len(analysed))
             ids = np.fromiter((vocabulary.setdefault(w, len(vocabulary)) for words in analysed for w in words),
-                              np.int64, int(sizes.sum()))
-            owner = np.repeat(np.arange(len(analysed), dtype=np.int64), sizes)
-            pairs, tf = np.unique((owner << 32) | ids, return_counts=True)  # by passage, then term
-            terms.extend((pairs & 0xFFFFFFFF).astype(np.int32))
-            counts.extend(tf)
-            widths.extend(np.bincount(pairs >> 32, minlength=len(analysed)))
-            lengths.extend(sizes)
+                              np.int64, int(lengths.sum()))
+            owner = np.repeat(np.arange(len(analysed), dtype=np.int64), lengths)
+            pairs, counts = np.unique((owner << 32) | ids, return_counts=True)  # by passage, then term
+            counts = counts.astype(np.min_scalar_type(counts.max() if len(counts) else 0))  # rarely over 255
+            chunks.append(_Chunk((pairs & 0xFFFFFFFF).astype(np.int32), counts,
+                                 np.bincount(pairs >> 32, minlength=len(analysed)), lengths))
         if not vocabulary:  # nothing but stopwords: bm25s needs one term
             vocabulary[""] = 0
         bm25 = bm25s.BM25()
-        bm25.scores = _bm25_matrix(terms.array(), counts.array(), widths.array(), lengths.array(), len(vocabulary),
-                                   bm25.k1, bm25.b)
+        bm25.scores = _bm25_matrix(chunks, len(vocabulary), bm25.k1, bm25.b)
         if "" not in vocabulary:  # bm25s's empty token (one past the matrix), for queries of stopwords only
             vocabulary[""] = len(vocabulary)
         bm25.vocab_dict = vocabulary
@@ -188,64 +185,51 @@ class LexicalIndex:
         return results
 
 
-class _Growing:
-    """A numpy array appended to in place (amortised doubling), for arrays of unknown length; an
-    unsigned one widens its type when a value does not fit."""
+class _Chunk(NamedTuple):
+    """Passages analysed together: the distinct term ids of each, passage after passage (`terms`),
+    how often each occurs in its passage (`counts`), how many distinct terms each passage has
+    (`widths`) and how many terms in all (`lengths`)."""
 
-    def __init__(self, dtype):
-        self.data, self.size = np.empty(1 << 16, dtype=dtype), 0
-
-    def extend(self, values: np.ndarray) -> None:
-        if self.data.dtype.kind == "u" and len(values) and values.max() > np.iinfo(self.data.dtype).max:
-            self.data = self.data.astype(np.min_scalar_type(values.max()))
-        end = self.size + len(values)
-        if end > len(self.data):
-            grown = np.empty(max(end, 2 * len(self.data)), dtype=self.data.dtype)
-            grown[: self.size] = self.data[: self.size]
-            self.data = grown
-        self.data[self.size : end] = values
-        self.size = end
-
-    def array(self) -> np.ndarray:
-        """The values, trimmed (the spare capacity handed back)."""
-        data, self.data = self.data[: self.size].copy(), None
-        return data
+    terms: np.ndarray
+    counts: np.ndarray
+    widths: np.ndarray
+    lengths: np.ndarray
 
 
-def _bm25_matrix(terms: np.ndarray, counts: np.ndarray, widths: np.ndarray, lengths: np.ndarray, vocabulary: int,
-                 k1: float, b: float) -> dict:
-    """bm25s's score arrays (CSC: a column per term, its passages ascending) from each passage's
-    distinct `terms` and their `counts`, passage after passage (`widths`: how many each), and the
-    passages' `lengths` in terms.
+def _bm25_matrix(chunks: list[_Chunk], vocabulary: int, k1: float, b: float) -> dict:
+    """bm25s's score arrays (CSC: a column per term, its passages ascending) from analysed chunks.
 
     The arithmetic is bm25s's, in its order and precision, so that the scores are the same bits:
     idf with math.log per term, stored as float32; tf / (k1 * (1 - b + b * length / mean) + tf)
     in float64; their product stored as float32.
     """
+    frequencies = np.zeros(vocabulary, dtype=np.int64)
+    for chunk in chunks:
+        frequencies += np.bincount(chunk.terms, minlength=vocabulary)
+    lengths = np.concatenate([chunk.lengths for chunk in chunks]) if chunks else np.zeros(0, dtype=np.int64)
     passages = len(lengths)
-    frequencies = np.bincount(terms, minlength=vocabulary)
     idf = np.array([math.log(1 + (passages - df + 0.5) / (df + 0.5)) if df else 0.0 for df in frequencies.tolist()],
                    dtype=np.float32)
     mean_length = lengths.mean() if lengths.any() else np.float64(1)  # no terms: no scores to normalise
     norm = k1 * ((1 - b) + b * lengths.astype(np.float64) / mean_length)
     indptr = np.zeros(vocabulary + 1, dtype=np.int64)
     np.cumsum(frequencies, out=indptr[1:])
-    data, indices = np.empty(len(terms), dtype=np.float32), np.empty(len(terms), dtype=np.int32)
+    data, indices = np.empty(indptr[-1], dtype=np.float32), np.empty(indptr[-1], dtype=np.int32)
     filled = indptr[:-1].copy()  # the next free slot of each term's column
-    owners = np.repeat(np.arange(passages, dtype=np.int32), widths)
-    for start in range(0, len(terms), _FILL_CHUNK):
-        chunk = slice(start, start + _FILL_CHUNK)
-        term, owner = terms[chunk], owners[chunk]
-        tf = counts[chunk].astype(np.float64)
-        scores = (idf[term] * (tf / (norm[owner] + tf))).astype(np.float32)
-        order = np.argsort(term, kind="stable")  # passages stay ascending within a term
-        term = term[order]
-        starts = np.flatnonzero(np.r_[True, term[1:] != term[:-1]])
-        run = np.repeat(starts, np.diff(np.r_[starts, len(term)]))
-        slots = filled[term] + (np.arange(len(term)) - run)
+    first = 0  # the chunk's first passage
+    while chunks:
+        chunk = chunks.pop(0)  # each chunk's arrays are freed once placed
+        owner = np.repeat(np.arange(first, first + len(chunk.lengths), dtype=np.int32), chunk.widths)
+        first += len(chunk.lengths)
+        tf = chunk.counts.astype(np.float64)
+        scores = (idf[chunk.terms] * (tf / (norm[owner] + tf))).astype(np.float32)
+        order = np.argsort(chunk.terms, kind="stable")  # passages stay ascending within a term
+        term = chunk.terms[order]
+        starts = np.flatnonzero(np.r_[True, term[1:] != term[:-1]]) if len(term) else np.zeros(0, dtype=np.int64)
+        run_lengths = np.diff(np.r_[starts, len(term)])
+        slots = filled[term] + (np.arange(len(term)) - np.repeat(starts, run_lengths))
         data[slots], indices[slots] = scores[order], owner[order]
-        distinct = term[starts]
-        filled[distinct] += np.diff(np.r_[starts, len(term)])
+        filled[term[starts]] += run_lengths
     return {"data": data, "indices": indices, "indptr": indptr, "num_docs": passages}
 
 

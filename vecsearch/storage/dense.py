@@ -126,7 +126,7 @@ class DenseIndex:
         return vectors if self.offset is None else vectors + self.offset
 
 
-def build_index(vectors, index_type: str) -> DenseIndex:
+def build_index(vectors, index_type: str, show_progress: bool = False) -> DenseIndex:
     """A FAISS index holding `vectors` (row i gets id i): an array, or a VectorSpool read a chunk
     at a time (a million vectors are 1.5 GB in float32; the graph keeps float16 copies)."""
     count, dim = vectors.shape
@@ -143,7 +143,12 @@ def build_index(vectors, index_type: str) -> DenseIndex:
         index.train(_sample(vectors, max(TRAIN_ROWS, 256 * lists)))  # FAISS uses at most 256 a list
     else:
         raise VecsearchError(f"unknown index type '{index_type}'")
-    for start in range(0, count, ADD_ROWS):
+    starts = range(0, count, ADD_ROWS)
+    if show_progress and len(starts) > 1:
+        from ..progress import progress
+
+        starts = progress(starts, description=f"{index_type} index", unit="chunk")
+    for start in starts:
         chunk = np.ascontiguousarray(vectors[start : start + ADD_ROWS], dtype=np.float32)
         index.add(chunk if offset is None else chunk - offset)
     _set_search_parameters(index)
@@ -288,5 +293,6 @@ def _read(directory: str | Path, flags: int = 0) -> DenseIndex:
 
 def stored_vectors(directory: str | Path, ids: np.ndarray) -> np.ndarray:
     """The vectors with these ids, read back from a saved index of any type (for copying
-    unchanged passages into the next version without encoding them again)."""
-    return _read(directory).vectors(ids)
+    unchanged passages into the next version without encoding them again); memory-mapped, so
+    that only the stored vectors are read, not the graph."""
+    return _read(directory, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY).vectors(ids)
