@@ -205,10 +205,12 @@ def write_version(
                 corpus = carry_over(changes, live, reuse, spool)
             with clock("lexical"):
                 lexical = LexicalIndex.build(corpus.texts, show_progress=options.show_progress).spill(work)
+                _return_freed_memory()  # the analysed chunks, freed while the arrays were filled
             with clock("train"):
                 encoder, training, base = choose_encoder(corpus, live, reuse, lexical, options, summary)
-            with clock("encode"), closing(VectorSpool(work / "vectors.f32")) as vectors:
-                precision = encode_new(encoder, corpus, live, reuse, options, vectors)
+            with closing(VectorSpool(work / "vectors.f32")) as vectors:
+                with clock("encode"):
+                    precision = encode_new(encoder, corpus, live, reuse, options, vectors)
                 with clock("index"):
                     index_type, requested, dense = build_dense(vectors, backend, live, reuse, options)
                 with clock("calibrate"):
