@@ -84,3 +84,23 @@ def test_a_work_folder_a_killed_build_left_is_removed_by_the_next_write(small_in
     update.close()
     assert not left.exists()
     assert not [p for p in index_dir.iterdir() if p.name.startswith(STAGING_PREFIX)]
+
+
+def test_an_update_copies_the_stored_vectors_a_chunk_at_a_time(small_index, small_corpus, tmp_path, monkeypatch):
+    from vecsearch import indexing
+
+    corpus, index_dir = shutil.copytree(small_corpus, tmp_path / "corpus"), tmp_path / "idx"
+    first = Retriever.build(corpus, index_dir, model=small_index, show_progress=False)
+    before = {(p.doc_id, p.position): first.index.reconstruct(p.id) for p in first.store.iter_passages()}
+    first.close()
+    monkeypatch.setattr(indexing, "CARRY_ROWS", 7)  # many chunks, the last one short
+    (corpus / "another.txt").write_text("one more document about wind tunnels")
+    second = Retriever.build(corpus, index_dir, show_progress=False)
+    after = {(p.doc_id, p.position): second.index.reconstruct(p.id) for p in second.store.iter_passages()}
+    assert second.last_update.added == 1 and after.keys() == before.keys() | {("another.txt", 0)}
+    for key, vector in before.items():
+        np.testing.assert_array_equal(after[key], vector)  # carried as stored, not encoded again
+    chunks = list(second.store.iter_vectors(np.arange(len(after)), 10))
+    assert [len(c) for c in chunks[:-1]] == [10] * (len(chunks) - 1)
+    np.testing.assert_array_equal(np.concatenate(chunks), second.store.vectors(np.arange(len(after))))
+    second.close()

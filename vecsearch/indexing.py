@@ -60,6 +60,7 @@ from .version import __version__
 PRECISIONS = ("auto", "int8", "bfloat16", "float32")
 ENCODER_FILES = ("encoder.safetensors", "tokenizer.json")
 ENCODE_ROWS = 16_384  # passages read from the spool and encoded at once (a progress step)
+CARRY_ROWS = 262_144  # stored vectors copied into the next version at once
 
 
 @dataclass
@@ -406,8 +407,9 @@ def encode_new(encoder, corpus: _Corpus, live: _Live, reuse: bool, options: Buil
         progress.close()
     if encoded:
         _return_freed_memory()  # the token ids of every chunk, before the graph is built
-    if reuse and len(corpus.carried_ids):
-        vectors.append(live.store.vectors(corpus.carried_ids))
+    if reuse and len(corpus.carried_ids):  # a chunk at a time: a million stored vectors are 1.5 GB in float32
+        for stored in live.store.iter_vectors(corpus.carried_ids, CARRY_ROWS):
+            vectors.append(stored)
     return precision
 
 

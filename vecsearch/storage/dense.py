@@ -123,7 +123,10 @@ class DenseIndex:
         return self._restore(self.faiss.reconstruct(id))
 
     def _restore(self, vectors: np.ndarray) -> np.ndarray:
-        return vectors if self.offset is None else vectors + self.offset
+        """FAISS's reconstructed vectors (a new array, so changed in place) with the offset added back."""
+        if self.offset is not None:
+            vectors += self.offset
+        return vectors
 
 
 def build_index(vectors, index_type: str, show_progress: bool = False) -> DenseIndex:
@@ -293,6 +296,11 @@ def _read(directory: str | Path, flags: int = 0) -> DenseIndex:
 
 def stored_vectors(directory: str | Path, ids: np.ndarray) -> np.ndarray:
     """The vectors with these ids, read back from a saved index of any type (for copying
-    unchanged passages into the next version without encoding them again); memory-mapped, so
-    that only the stored vectors are read, not the graph."""
-    return _read(directory, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY).vectors(ids)
+    unchanged passages into the next version without encoding them again)."""
+    return open_stored(directory).vectors(ids)
+
+
+def open_stored(directory: str | Path) -> DenseIndex:
+    """A saved index opened to read its stored vectors back: memory-mapped, so that only the
+    vectors asked for are read, not the graph."""
+    return _read(directory, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)

@@ -565,6 +565,12 @@ class MilvusCollection:
         for row in self._scan(list(_SCALARS[:-1])):
             yield _passage(row)
 
+    def iter_vectors(self, ids: np.ndarray, rows: int) -> Iterator[np.ndarray]:
+        """`vectors(ids)` in parts of `rows` (read in one pass over the collection)."""
+        stored = self.vectors(ids)
+        for start in range(0, len(ids), rows):
+            yield stored[start : start + rows]
+
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors with these passage ids (a query's feedback passages, or those
         carried into the next version)."""
