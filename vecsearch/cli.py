@@ -372,7 +372,8 @@ def export(backend, uri, collection, index_dir, wait, as_json):
 
     retriever = Retriever.load(index_dir)
     started = time.perf_counter()
-    update = retriever.export(backend, uri=uri, collection=collection, wait=wait, show_progress=not as_json)
+    # progress on stderr, also with --json (on stdout), as `index` does: a large index takes minutes
+    update = retriever.export(backend, uri=uri, collection=collection, wait=wait, show_progress=True)
     details = retriever.info()
     retriever.close()
     summary = {"backend": details["backend"], "written": update.version is not None, "documents": update.documents,

@@ -144,23 +144,27 @@ def _summary(run: dict, manifest: dict) -> dict:
 
 
 def stage_update(work: Path) -> dict:
-    """1 % of the documents get a sentence more; the whole corpus is indexed again."""
+    """1 % of the documents get a sentence more (one more each time this runs); the whole corpus is
+    indexed again."""
     # the same file name: a record's source is its file's, and a document from another file is another one
-    corpus, updated = work / "corpus.jsonl", work / "updated" / "corpus.jsonl"
+    updated = work / "updated" / "corpus.jsonl"
+    corpus = updated if updated.exists() else work / "corpus.jsonl"
     updated.parent.mkdir(exist_ok=True)
     changed = 0
-    with corpus.open() as source, updated.open("w") as out:
+    with corpus.open() as source, updated.with_suffix(".partial").open("w") as out:
         for number, line in enumerate(source):
             if number % round(1 / UPDATED_SHARE) == 0:
                 document = json.loads(line)
                 document["text"] += " This sentence was added by the update."
                 line, changed = json.dumps(document) + "\n", changed + 1
             out.write(line)
-    before = manifest_of(work / "index")
+    updated.with_suffix(".partial").replace(updated)
+    before, left = manifest_of(work / "index"), _leftovers(work / "index")
     run = run_vecsearch(["index", str(updated), "--index", str(work / "index"), "--json"], work / "update.log")
     manifest = manifest_of(work / "index")
     build = json.loads((work / "build.json").read_text())
     return {**_summary(run, manifest), "documents_changed": changed, "version_before": before["updated"],
+            "left_before": left, "left_after": _leftovers(work / "index"),
             "of_build_wall": round(run["wall_seconds"] / build["wall_seconds"], 3)}
 
 
@@ -179,15 +183,15 @@ def stage_kill(work: Path) -> dict:
     answered = subprocess.run([sys.executable, "-m", "vecsearch", "query", "--index", str(index), "--json",
                                "the king rode north with his army"], capture_output=True, text=True)
     hits = json.loads(answered.stdout) if answered.returncode == 0 else []  # a JSON list of hits
-    left = sorted(p.name for p in index.iterdir() if p.name.startswith(STAGING_PREFIX))
-    # the next writer (here one that removes nothing) clears what the killed one left
-    subprocess.run([sys.executable, "-m", "vecsearch", "remove", "--index", str(index), "no-such-document"],
-                   capture_output=True, text=True)
     return {"killed": run["killed"], "peak_rss_mib": run["peak_rss_mib"], "version_before": before,
             "version_after": manifest_dir(index), "verify_exit": verified.returncode,
             "verify": verified.stdout.strip().splitlines()[-1:], "query_exit": answered.returncode,
-            "hits": len(hits), "left_by_the_kill": left,
-            "left_after_next_write": sorted(p.name for p in index.iterdir() if p.name.startswith(STAGING_PREFIX))}
+            "hits": len(hits), "left_by_the_kill": _leftovers(index)}  # the next write removes them (update)
+
+
+def _leftovers(index: Path) -> list[str]:
+    """What killed writers left in the index folder (staging and work folders)."""
+    return sorted(p.name for p in index.iterdir() if p.name.startswith(STAGING_PREFIX))
 
 
 def stage_queries(work: Path) -> dict:
@@ -270,12 +274,13 @@ def markdown(results: dict) -> str:
         parts.append(f"Index on disk: {build['disk_mib']:,} MiB ({build['index_type']}); adapted by: {build['adapted_by']}.")
     if update := results.get("update"):
         parts.append(f"Update: {update['documents_changed']:,} documents changed (1 %), "
-                     f"{update['of_build_wall']}x the build's wall time.")
+                     f"{update['of_build_wall']}x the build's wall time; left by killed writers before it: "
+                     f"{update.get('left_before')}, after it: {update.get('left_after')}.")
     if kill := results.get("kill"):
         parts.append(f"kill -9 at {kill['killed']['at_seconds']} s ({kill['killed']['line']}): live version "
                      f"{kill['version_before']} -> {kill['version_after']}; verify exit {kill['verify_exit']}, "
                      f"query exit {kill['query_exit']} with {kill['hits']} hits; left by the kill: "
-                     f"{kill['left_by_the_kill']}, after the next write: {kill['left_after_next_write']}.")
+                     f"{kill['left_by_the_kill']}.")
     if queries := results.get("queries"):
         parts.append(_latency_table(queries, f"Queries, FAISS ({queries['index_type']}), "
                                              f"recall@10 against exact search: {queries['recall@10_vs_exact']}"))
