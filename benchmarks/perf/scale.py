@@ -43,7 +43,7 @@ from pathlib import Path
 from benchmarks.data.synthetic_corpus import write_corpus
 from benchmarks.tables import RESULTS, chart, markdown_table, save_chart, write_results
 
-from vecsearch.storage.indexdir import STAGING_PREFIX
+from vecsearch.storage.indexdir import STAGING_PREFIX, live_version, size_on_disk
 
 STAGES = ("corpus", "build", "update", "kill", "queries", "milvus")
 PHASES = ("read", "carry", "lexical", "train", "encode", "index", "calibrate", "write")
@@ -107,12 +107,7 @@ def _past_half(line: str) -> bool:
 
 
 def manifest_of(index: Path) -> dict:
-    version = (index / "CURRENT").read_text().strip()
-    return json.loads((index / version / "manifest.json").read_text())
-
-
-def disk_mib(directory: Path) -> int:
-    return round(sum(f.stat().st_size for f in directory.rglob("*") if f.is_file()) / 2**20)
+    return json.loads((live_version(index) / "manifest.json").read_text())
 
 
 def stage_corpus(work: Path, passages: int) -> dict:
@@ -128,12 +123,8 @@ def stage_build(work: Path) -> dict:
     shutil.rmtree(index, ignore_errors=True)
     run = run_vecsearch(["index", str(work / "corpus.jsonl"), "--index", str(index), "--json"], work / "build.log")
     manifest = manifest_of(index)
-    return {**_summary(run, manifest), "disk_mib": disk_mib(index / manifest_dir(index)),
+    return {**_summary(run, manifest), "disk_mib": round(size_on_disk(live_version(index)) / 2**20),
             "index_type": manifest["index"]["type"], "adapted_by": (manifest.get("training") or {}).get("teacher")}
-
-
-def manifest_dir(index: Path) -> str:
-    return (index / "CURRENT").read_text().strip()
 
 
 def _summary(run: dict, manifest: dict) -> dict:
@@ -172,7 +163,7 @@ def stage_kill(work: Path) -> dict:
     """A rebuild of the live index (every passage embedded again, by the index's own encoder: --model)
     killed halfway through encoding: the live version must survive, and the next write clean up."""
     index = work / "index"
-    before = manifest_dir(index)
+    before = live_version(index).name
     corpus = work / "updated" / "corpus.jsonl"
     run = run_vecsearch(["index", str(corpus), "--index", str(index), "--model", str(index)], work / "kill.log",
                         kill_when="encoding")
@@ -184,7 +175,7 @@ def stage_kill(work: Path) -> dict:
                                "the king rode north with his army"], capture_output=True, text=True)
     hits = json.loads(answered.stdout) if answered.returncode == 0 else []  # a JSON list of hits
     return {"killed": run["killed"], "peak_rss_mib": run["peak_rss_mib"], "version_before": before,
-            "version_after": manifest_dir(index), "verify_exit": verified.returncode,
+            "version_after": live_version(index).name, "verify_exit": verified.returncode,
             "verify": verified.stdout.strip().splitlines()[-1:], "query_exit": answered.returncode,
             "hits": len(hits), "left_by_the_kill": _leftovers(index)}  # the next write removes them (update)
 

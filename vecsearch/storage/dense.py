@@ -183,9 +183,9 @@ class VectorSpool:
     """Vectors appended to a float32 file as they are made, read back a slice at a time (an array
     for FAISS and the backends, which take slices); the indexer's vectors, kept out of memory."""
 
-    def __init__(self, path: str | Path, dim: int | None = None):
+    def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.dim, self.count = dim, 0
+        self.dim, self.count = None, 0  # the dimension: the first vectors appended
         self.file = open(self.path, "w+b")
 
     @property
@@ -294,13 +294,8 @@ def _read(directory: str | Path, flags: int = 0) -> DenseIndex:
     return DenseIndex(index, offset)
 
 
-def stored_vectors(directory: str | Path, ids: np.ndarray) -> np.ndarray:
-    """The vectors with these ids, read back from a saved index of any type (for copying
-    unchanged passages into the next version without encoding them again)."""
-    return open_stored(directory).vectors(ids)
-
-
 def open_stored(directory: str | Path) -> DenseIndex:
-    """A saved index opened to read its stored vectors back: memory-mapped, so that only the
-    vectors asked for are read, not the graph."""
-    return _read(directory, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    """A saved index of any type, read whole to read its stored vectors back (for copying
+    unchanged passages into the next version without encoding them again). Memory-mapping
+    would not help: FAISS reads a graph into memory either way (1.6 GB at a million passages)."""
+    return _read(directory)

@@ -340,12 +340,7 @@ def new_version(index_dir: str | Path, *, release: Release) -> Iterator[Path]:
     index_dir = Path(index_dir)
     name = _next_name(index_dir)
     staging = index_dir / f"{STAGING_PREFIX}{name}"
-    try:
-        staging.mkdir()
-    except OSError as error:
-        if _disk_full(error, index_dir):
-            raise VecsearchError(_disk_full_message(index_dir)) from error
-        raise
+    _make_folder(staging)
     try:
         yield staging
         apply_umask(staging)
@@ -370,12 +365,7 @@ def scratch_folder(index_dir: str | Path, *, release: Release) -> Iterator[Path]
     folder = Path(index_dir) / f"{STAGING_PREFIX}work-{os.getpid()}"
     if folder.exists():  # left by a crashed process that had this pid
         _discard(folder, release)
-    try:
-        folder.mkdir()
-    except OSError as error:
-        if _disk_full(error, Path(index_dir)):
-            raise VecsearchError(_disk_full_message(Path(index_dir))) from error
-        raise
+    _make_folder(folder)
     try:
         yield folder
     except BaseException as error:
@@ -385,6 +375,16 @@ def scratch_folder(index_dir: str | Path, *, release: Release) -> Iterator[Path]
         raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _make_folder(folder: Path) -> None:
+    """mkdir, a full disk said as such (naming the index folder, where the space is wanted)."""
+    try:
+        folder.mkdir()
+    except OSError as error:
+        if _disk_full(error, folder.parent):
+            raise VecsearchError(_disk_full_message(folder.parent)) from error
+        raise
 
 
 def apply_umask(path: str | Path) -> None:

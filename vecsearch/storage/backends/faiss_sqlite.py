@@ -28,8 +28,7 @@ class FaissStore(PassageStore):
         return open_stored(self.directory).vectors(ids)
 
     def iter_vectors(self, ids: np.ndarray, rows: int) -> Iterator[np.ndarray]:
-        """The vectors with these ids, `rows` at a time, from the index opened once (FAISS reads
-        a graph whole, memory-mapped or not: 1.6 GB at a million passages, freed at the end)."""
+        """The vectors with these ids, `rows` at a time, from the index read once (and freed at the end)."""
         index = open_stored(self.directory)
         for start in range(0, len(ids), rows):
             yield index.vectors(ids[start : start + rows])
