@@ -6,7 +6,10 @@ from vecsearch.errors import VecsearchError
 from vecsearch.storage.dense import (
     OFFSET_FILENAME,
     build_index,
+    HNSW_EF_SEARCH,
+    HNSW_EF_SEARCH_MAX,
     choose_index_type,
+    ef_search,
     graph_of,
     load_index,
     one_openmp_thread,
@@ -70,6 +73,14 @@ def test_the_index_type_follows_the_collection_size():
     assert choose_index_type(1_000) == "flat"
     assert choose_index_type(200_000) == "hnsw"
     assert choose_index_type(200_000, "flat") == "flat"
+
+
+def test_the_graph_searches_deeper_as_it_grows(tmp_path):
+    assert ef_search(3_000) == ef_search(100_000) == HNSW_EF_SEARCH
+    assert ef_search(200_000) == 2 * HNSW_EF_SEARCH and ef_search(1_000_000) == 10 * HNSW_EF_SEARCH
+    assert ef_search(10**9) == HNSW_EF_SEARCH_MAX
+    save_index(build_index(in_a_cone(500), "hnsw"), tmp_path)
+    assert graph_of(load_index(tmp_path).faiss).hnsw.efSearch == HNSW_EF_SEARCH  # set on every load
 
 
 def test_a_single_query_runs_on_one_openmp_thread_and_the_setting_is_restored():

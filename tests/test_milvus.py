@@ -195,7 +195,11 @@ def test_add_and_delete_in_python_on_milvus(small_corpus, small_index, tmp_path,
 
 
 @needs_milvus
-def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, small_index, tmp_path, milvus_uri):
+def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, small_index, tmp_path, milvus_uri,
+                                                               monkeypatch):
+    import vecsearch.progress
+    from vecsearch.storage.backends import milvus as milvus_store
+
     index_dir = tmp_path / "idx"
     retriever = Retriever.build(small_corpus, index_dir, model=small_index, show_progress=False)
     on_faiss = contents(retriever)
@@ -207,8 +211,11 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     runner = CliRunner()
     uri = milvus_uri
     args = ["export", "--backend", "milvus", "--uri", uri, "--index", str(index_dir), "--json"]
+    monkeypatch.setattr(milvus_store, "INSERT_BATCH", 50)
+    monkeypatch.setattr(vecsearch.progress, "LOG_SECONDS", 0.0)  # a line at every update, not every 5 s
     result = runner.invoke(main, args, env={"MILVUS_TOKEN": ""})
     assert result.exit_code == 0, result.output
+    assert any(line.startswith("Milvus insert: ") for line in result.stderr.splitlines()), result.stderr
     exported = json.loads(result.stdout)
     assert exported["written"] and exported["backend"]["name"] == "milvus" and exported["passages"] == len(on_faiss)
     assert "already" in runner.invoke(main, args[:-1]).stdout  # same backend again: nothing to do

@@ -85,6 +85,27 @@ def test_add_and_delete_in_python(small_index, small_corpus, tmp_path):
         retriever.add([{"text": "no id"}])
 
 
+def test_a_write_sets_the_dense_index_aside_and_a_failed_one_gets_it_back(small_index, small_corpus, tmp_path,
+                                                                        monkeypatch):
+    import vecsearch.indexing
+
+    retriever = Retriever.build(small_corpus, tmp_path / "idx", model=small_index, show_progress=False)
+    held_during_writes = []
+    write_version = vecsearch.indexing.write_version
+
+    def watched(*args, **kwargs):
+        held_during_writes.append(retriever.index)
+        return write_version(*args, **kwargs)
+
+    monkeypatch.setattr(vecsearch.indexing, "write_version", watched)
+    retriever.add([{"id": "x1", "text": "cryogenic propellant tanks sloshing"}])
+    with pytest.raises(VecsearchError, match="empty"):
+        retriever.delete(list(set(retriever.doc_ids)))
+    assert held_during_writes == [None, None]  # not in memory twice while the writer reads the vectors
+    assert retriever.index.ntotal == retriever.store.counts()[1]  # back after the failed write
+    assert retriever.search("cryogenic propellant sloshing", k=1, mode="dense")[0].id == "x1"
+
+
 def test_retrain_trains_a_new_encoder(small_corpus, small_index, tmp_path):
     from vecsearch.training.config import TrainConfig
 

@@ -450,7 +450,7 @@ def publish(index_dir: Path, live: _Live, reuse: bool, encoder, lexical: Lexical
             encoder.save(staging)
         lexical.save(staging)
         backend_section = write_backend(staging, backend, dense, corpus.documents, corpus.passages, vectors,
-                                        built["index_type"])
+                                        built["index_type"], options.show_progress)
         Manifest(
             vecsearch=__version__,
             created=previous.created if reuse else now,

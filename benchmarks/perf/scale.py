@@ -40,6 +40,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.data.synthetic_corpus import write_corpus
 from benchmarks.tables import RESULTS, chart, markdown_table, save_chart, write_results
 
@@ -186,9 +188,31 @@ def _leftovers(index: Path) -> list[str]:
 
 
 def stage_queries(work: Path) -> dict:
-    from benchmarks.perf.query_latency import end_to_end
+    """Latency and recall for the shared collections' queries (out of the corpus's domain), and
+    recall for natural questions in the prose's own register, when the base's raw files are here."""
+    from benchmarks.perf.query_latency import end_to_end, graph_recall
+    from vecsearch import Retriever
 
-    return end_to_end(work / "index")
+    result = end_to_end(work / "index")
+    questions = natural_questions()
+    if questions:
+        with Retriever.load(work / "index") as retriever:
+            vectors = retriever.index.reconstruct_n(0, retriever.index.ntotal)
+            result["questions"] = {"queries": f"{len(questions)} NQG questions (seeded sample)",
+                                   **graph_recall(retriever, vectors, questions)}
+    return result
+
+
+def natural_questions(count: int = 300, seed: int = 0) -> list[str]:
+    """`count` of NQG's questions (written of Wikipedia sentences), or none without the raw files."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from text_sources import RAW, nqg_pairs
+
+    if not (RAW / "nqg").is_dir():
+        return []
+    questions = [question for _, question, _ in nqg_pairs(RAW)]
+    rng = np.random.default_rng(seed)
+    return [questions[i] for i in sorted(rng.choice(len(questions), min(count, len(questions)), replace=False))]
 
 
 def stage_milvus(work: Path) -> dict:
@@ -274,12 +298,25 @@ def markdown(results: dict) -> str:
                      f"{kill['left_by_the_kill']}.")
     if queries := results.get("queries"):
         parts.append(_latency_table(queries, f"Queries, FAISS ({queries['index_type']}), "
-                                             f"recall@10 against exact search: {queries['recall@10_vs_exact']}"))
+                                             f"recall@10 against exact search: {queries['recall@10_vs_exact']} "
+                                             f"(efSearch {queries.get('efSearch')})"))
+        parts.append(_recall_table(queries))
     if milvus := results.get("milvus"):
         parts.append(f"Milvus server {milvus['server']}: export {milvus['export_seconds']} s "
                      f"(peak RSS {milvus['export_peak_rss_mib']} MiB).")
         parts.append(_latency_table(milvus["queries"], "Queries, Milvus server"))
     return "\n\n".join(parts)
+
+
+def _recall_table(queries: dict) -> str:
+    """recall@10 against exact search across efSearch, per query set, with the graph's own latency."""
+    sets = [("shared collections' queries", queries)]
+    if "questions" in queries:
+        sets.append((queries["questions"]["queries"], queries["questions"]))
+    rows = [[name, row["efSearch"], row["recall@10"], row["p50_ms"], row["p99_ms"]]
+            for name, figures in sets for row in figures.get("efSearch_sweep", [])]
+    return "The graph alone (one thread), by efSearch\n\n" + markdown_table(
+        ["queries", "efSearch", "recall@10", "p50 ms", "p99 ms"], rows)
 
 
 def _latency_table(figures: dict, title: str) -> str:

@@ -80,9 +80,10 @@ def describe(section: dict) -> str:
     return _of(section).describe(section)
 
 
-def write_backend(staging: Path, settings: dict, dense, documents, passages, vectors, index_type: str) -> dict:
+def write_backend(staging: Path, settings: dict, dense, documents, passages, vectors, index_type: str,
+                  show_progress: bool = False) -> dict:
     """Write the version's vectors and passages; returns the manifest's backend section."""
-    return _of(settings).write(staging, settings, dense, documents, passages, vectors, index_type)
+    return _of(settings).write(staging, settings, dense, documents, passages, vectors, index_type, show_progress)
 
 
 def release(version_dir: Path) -> bool:

@@ -60,7 +60,8 @@ class FaissBackend:
                                  f"for {count:,} passages")
         return index, self.open_store(version_dir, manifest)
 
-    def write(self, staging: Path, settings: dict, dense, documents, passages, vectors, index_type: str) -> dict:
+    def write(self, staging: Path, settings: dict, dense, documents, passages, vectors, index_type: str,
+              show_progress: bool = False) -> dict:
         save_index(dense, staging)
         write_store(staging, documents, passages)
         return {"name": self.name}

@@ -67,6 +67,7 @@ LONG_CALL_SECONDS = {"create_collection": 300, "insert": 300, "flush": 1800, "lo
 # tick: Strong costs ~200 ms per call on a Milvus 2.3 server, Bounded ~2 ms (docs/milvus.md).
 READ_CONSISTENCY = "Bounded"
 MILVUS_HNSW_NEIGHBOURS = 32  # as measured here; FAISS's graph has 64, for centred vectors (storage/dense.py)
+MILVUS_HNSW_EF_CONSTRUCTION = 200  # as measured here with 32 neighbours; FAISS's graph differs (storage/dense.py)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _SCALARS = ("doc_id", "source", "position", "start", "text", "content_hash")
 # The escapes Milvus's expression grammar takes in a string literal. It refuses all others (\u,
@@ -300,6 +301,7 @@ def write_collection(
     passages: list,
     vectors: np.ndarray,
     index_type: str,
+    show_progress: bool = False,
 ) -> dict:
     """Create this version's collection and insert every passage (row i = passage i).
 
@@ -349,7 +351,12 @@ def write_collection(
         index_params.add_index(field_name="vector", index_type=index["index_type"], metric_type=METRIC,
                                params=index["params"])
         client.create_collection(name, schema=schema, index_params=index_params, consistency_level="Strong")
-        for start in range(0, count, INSERT_BATCH):  # vectors and passages: arrays, or spools read a batch at a time
+        starts = range(0, count, INSERT_BATCH)
+        if show_progress and len(starts) > 1:
+            from ...progress import progress
+
+            starts = progress(starts, description="Milvus insert", unit="batch")
+        for start in starts:  # vectors and passages: arrays, or spools read a batch at a time
             batch = np.ascontiguousarray(vectors[start : start + INSERT_BATCH], dtype=np.float32)
             rows = [
                 {"id": start + i, "doc_id": p.doc_id, "source": p.source, "position": p.position, "start": p.start,
@@ -363,11 +370,11 @@ def write_collection(
 
 
 def _index_parameters(index_type: str, count: int) -> dict:
-    from ..dense import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH
+    from ..dense import ef_search
 
     if index_type == "hnsw":
-        return {"index_type": "HNSW", "params": {"M": MILVUS_HNSW_NEIGHBOURS, "efConstruction": HNSW_EF_CONSTRUCTION},
-                "search": {"ef": HNSW_EF_SEARCH}}
+        return {"index_type": "HNSW", "params": {"M": MILVUS_HNSW_NEIGHBOURS, "efConstruction": MILVUS_HNSW_EF_CONSTRUCTION},
+                "search": {"ef": ef_search(count)}}
     if index_type == "ivf":
         lists = max(1, min(int(4 * np.sqrt(count)), count // 39))
         return {"index_type": "IVF_FLAT", "params": {"nlist": lists}, "search": {"nprobe": min(lists, 16)}}
@@ -623,8 +630,9 @@ class MilvusBackend:
         collection = self.open_store(version_dir, manifest)
         return collection, collection  # the collection is both the vector index and the passage store
 
-    def write(self, staging: Path, settings: dict, dense, documents, passages, vectors, index_type: str) -> dict:
-        return write_collection(staging, settings, documents, passages, vectors, index_type)
+    def write(self, staging: Path, settings: dict, dense, documents, passages, vectors, index_type: str,
+              show_progress: bool = False) -> dict:
+        return write_collection(staging, settings, documents, passages, vectors, index_type, show_progress)
 
     def release(self, version_dir: Path) -> bool:
         return release(version_dir)

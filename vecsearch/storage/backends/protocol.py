@@ -63,7 +63,7 @@ class Backend(Protocol):
     def open(self, version_dir: Path, manifest: Manifest) -> tuple[VectorIndex, PassageStore]: ...
 
     def write(self, staging: Path, settings: dict, dense, documents: Iterable[Document], passages: list,
-              vectors: np.ndarray, index_type: str) -> dict:
+              vectors: np.ndarray, index_type: str, show_progress: bool = False) -> dict:
         """Write the version's vectors and passages; returns the manifest's backend section."""
 
     def release(self, version_dir: Path) -> bool:
