@@ -77,7 +77,7 @@ def test_the_index_type_follows_the_collection_size():
 
 def test_the_graph_searches_deeper_as_it_grows(tmp_path):
     assert ef_search(3_000) == ef_search(100_000) == HNSW_EF_SEARCH
-    assert ef_search(200_000) == 2 * HNSW_EF_SEARCH and ef_search(1_000_000) == 10 * HNSW_EF_SEARCH
+    assert HNSW_EF_SEARCH < ef_search(200_000) < ef_search(1_000_000) == 764
     assert ef_search(10**9) == HNSW_EF_SEARCH_MAX
     save_index(build_index(in_a_cone(500), "hnsw"), tmp_path)
     assert graph_of(load_index(tmp_path).faiss).hnsw.efSearch == HNSW_EF_SEARCH  # set on every load

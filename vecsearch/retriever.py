@@ -7,6 +7,7 @@ fuses the dense and lexical rankings. It holds no maths of its own.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -493,15 +494,10 @@ class Retriever:
 
         if self.index_dir is None:
             raise VecsearchError(f"{self.version_dir} is a version folder; open its index directory to change it")
-        with writer_lock(self.index_dir, wait, release=release):
-            self._set_dense_index_aside()
-            try:
-                summary = write_version(
-                    self.index_dir, incoming, complete=False, remove_ids=remove_ids, options=options, report=report,
-                )
-            finally:
-                if self.index is None:
-                    self._open_dense_index()  # as it was, whatever happens next
+        with writer_lock(self.index_dir, wait, release=release), self._dense_index_set_aside():
+            summary = write_version(
+                self.index_dir, incoming, complete=False, remove_ids=remove_ids, options=options, report=report,
+            )
             if summary.version is not None:
                 reopened = type(self).load(self.index_dir)
                 self.close()
@@ -509,15 +505,21 @@ class Retriever:
                 remove_leftovers(self.index_dir, release=release)  # the version this object held until now
         return summary
 
-    def _set_dense_index_aside(self) -> None:
+    @contextmanager
+    def _dense_index_set_aside(self):
         """Free an in-memory FAISS index while a write runs: the writer reads the stored vectors
-        itself, and a million passages' graph is 1.6 GB, which would otherwise be held twice."""
-        if self.index is not self.store:  # a Milvus collection is both, and holds nothing here
-            self.index = None
-
-    def _open_dense_index(self) -> None:
-        self.index, store = open_backend(self.version_dir, self.manifest)
-        store.close()
+        itself, and a million passages' graph is 1.6 GB, which would otherwise be held twice.
+        Read again at the end unless the write replaced it (with the new version's)."""
+        if self.index is self.store:  # a Milvus collection is both, and holds nothing here
+            yield
+            return
+        self.index = None
+        try:
+            yield
+        finally:
+            if self.index is None:
+                self.index, store = open_backend(self.version_dir, self.manifest)
+                store.close()
 
 
 def _base_record(manifest) -> dict | None:

@@ -222,6 +222,9 @@ def stage_milvus(work: Path) -> dict:
     stop_stale_servers()
     if other_servers():
         raise SystemExit("another Milvus server is running (its etcd holds port 2380); stop it first")
+    # a fresh server: a run killed half-way leaves its collection there, and its index copy (whose
+    # staging folder names that collection, for the next writer to drop) is replaced below
+    shutil.rmtree(work / "milvus-server", ignore_errors=True)
     server = MilvusTestServer(work / "milvus-server")
     server.start()
     try:

@@ -351,12 +351,12 @@ def write_collection(
         index_params.add_index(field_name="vector", index_type=index["index_type"], metric_type=METRIC,
                                params=index["params"])
         client.create_collection(name, schema=schema, index_params=index_params, consistency_level="Strong")
-        starts = range(0, count, INSERT_BATCH)
-        if show_progress and len(starts) > 1:
+        shown = None
+        if show_progress and count > INSERT_BATCH:
             from ...progress import progress
 
-            starts = progress(starts, description="Milvus insert", unit="batch")
-        for start in starts:  # vectors and passages: arrays, or spools read a batch at a time
+            shown = progress(total=count, description="Milvus insert", unit="passage")
+        for start in range(0, count, INSERT_BATCH):  # vectors and passages: arrays, or spools read a batch at a time
             batch = np.ascontiguousarray(vectors[start : start + INSERT_BATCH], dtype=np.float32)
             rows = [
                 {"id": start + i, "doc_id": p.doc_id, "source": p.source, "position": p.position, "start": p.start,
@@ -365,6 +365,10 @@ def write_collection(
                 for i, p in enumerate(passages[start : start + INSERT_BATCH])
             ]
             client.insert(name, rows)
+            if shown is not None:
+                shown.update(len(rows))
+        if shown is not None:
+            shown.close()
         client.flush(name)  # sealed and persisted before CURRENT names the version
     return section
 
@@ -373,8 +377,8 @@ def _index_parameters(index_type: str, count: int) -> dict:
     from ..dense import ef_search
 
     if index_type == "hnsw":
-        return {"index_type": "HNSW", "params": {"M": MILVUS_HNSW_NEIGHBOURS, "efConstruction": MILVUS_HNSW_EF_CONSTRUCTION},
-                "search": {"ef": ef_search(count)}}
+        params = {"M": MILVUS_HNSW_NEIGHBOURS, "efConstruction": MILVUS_HNSW_EF_CONSTRUCTION}
+        return {"index_type": "HNSW", "params": params, "search": {"ef": ef_search(count)}}
     if index_type == "ivf":
         lists = max(1, min(int(4 * np.sqrt(count)), count // 39))
         return {"index_type": "IVF_FLAT", "params": {"nlist": lists}, "search": {"nprobe": min(lists, 16)}}
