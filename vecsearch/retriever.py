@@ -508,8 +508,8 @@ class Retriever:
     @contextmanager
     def _dense_index_set_aside(self):
         """Free an in-memory FAISS index while a write runs: the writer reads the stored vectors
-        itself, and a million passages' graph is 1.6 GB, which would otherwise be held twice.
-        Read again at the end unless the write replaced it (with the new version's)."""
+        itself, and a large graph would otherwise be held twice. Read again at the end unless
+        the write replaced it (with the new version's)."""
         if self.index is self.store:  # a Milvus collection is both, and holds nothing here
             yield
             return

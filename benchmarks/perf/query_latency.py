@@ -94,9 +94,10 @@ def faiss_sweep(sizes: list[int], dim: int, hnsw_max: int) -> list[dict]:
     return rows
 
 
-def end_to_end(index_dir: Path, recall: bool = True) -> dict:
+def end_to_end(index_dir: Path, recall: bool = True, more_queries: dict[str, list[str]] | None = None) -> dict:
     """p50/p95/p99 of `Retriever.search` per mode; with `recall`, recall@10 of a FAISS index against
-    exact search over its vectors (and an efSearch sweep for a graph)."""
+    exact search over its vectors (and an efSearch sweep for a graph), and the same for each set
+    of `more_queries` ({name: queries}) under its name."""
     from vecsearch import Retriever
 
     retriever = Retriever.load(index_dir)
@@ -113,8 +114,10 @@ def end_to_end(index_dir: Path, recall: bool = True) -> dict:
         result[mode] = percentiles(seconds)
     if not recall:
         return result
-    vectors = retriever.index.reconstruct_n(0, retriever.index.ntotal)
+    vectors = retriever.index.reconstruct_n(0, retriever.index.ntotal)  # read once for every set
     result.update(graph_recall(retriever, vectors, queries))
+    for name, more in (more_queries or {}).items():
+        result[name] = graph_recall(retriever, vectors, more)
     return result
 
 

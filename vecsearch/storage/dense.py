@@ -244,9 +244,8 @@ def graph_of(index: faiss.Index) -> faiss.IndexHNSW | None:
 
 def ef_search(count: int) -> int:
     """The graph's search depth for `count` vectors: a larger graph needs a deeper search for the
-    same share of true neighbours, so past 100,000 the depth grows as count^0.6 (764 at a
-    million, where recall@10 of real queries was 0.955-0.976 at 768 and 0.87-0.90 at 192).
-    """
+    same share of true neighbours, so past 100,000 the depth grows as count^0.6 (figures:
+    docs/performance.md, "A million passages")."""
     return min(HNSW_EF_SEARCH_MAX, max(HNSW_EF_SEARCH, round(HNSW_EF_SEARCH * (count / 100_000) ** 0.6)))
 
 
@@ -308,5 +307,5 @@ def _read(directory: str | Path, flags: int = 0) -> DenseIndex:
 def open_stored(directory: str | Path) -> DenseIndex:
     """A saved index of any type, read whole to read its stored vectors back (for copying
     unchanged passages into the next version without encoding them again). Memory-mapping
-    would not help: FAISS reads a graph into memory either way (1.6 GB at a million passages)."""
+    would not help: FAISS reads a graph into memory either way."""
     return _read(directory)
