@@ -206,6 +206,7 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     queries = collection_queries()[:20]
     results = [[h.to_dict() for h in retriever.search(q, k=10, mode="hybrid")] for q in queries]
     faiss_points = embedding_map(retriever).points
+    bm25_files = bm25_inodes(retriever)
     retriever.close()
 
     runner = CliRunner()
@@ -221,6 +222,7 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     assert "already" in runner.invoke(main, args[:-1]).stdout  # same backend again: nothing to do
 
     moved = Retriever.load(index_dir)
+    assert bm25_inodes(moved) == bm25_files  # the same passages in the same places: BM25's files shared, not built again
     prefix = moved.manifest.backend["collection"]
     assert collections(uri, prefix) == [moved.manifest.backend["collection_name"]]
     on_milvus = contents(moved)
@@ -239,6 +241,10 @@ def test_export_faiss_to_milvus_and_back_without_re_embedding(small_corpus, smal
     assert all(np.array_equal(vector, on_faiss[key][1]) for key, (_, vector) in back.items())
     moved.close()
     assert collections(uri, prefix) == []  # the Milvus version was superseded, its collection dropped
+
+
+def bm25_inodes(retriever) -> dict[str, int]:
+    return {path.name: path.stat().st_ino for path in (retriever.version_dir / "lexical").iterdir()}
 
 
 @needs_milvus
