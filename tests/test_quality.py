@@ -276,3 +276,27 @@ def test_distillation_sees_each_passage_as_windows_of_it():
     for view, p in zip(views, passage_of):
         assert len(view.split()) == min(8, len(passages[p].split())) and view in passages[p]  # a run of its words
     assert passage_views(sampler, 0)[0] == passages  # 0: whole passages
+
+
+def test_distillation_windows_stop_at_a_number_of_tokens():
+    import numpy as np
+
+    from vecsearch.corpus.pseudoqueries import PseudoQueries
+    from vecsearch.model.bases import resolve
+    from vecsearch.model.tokenizer import load_tokenizer, token_ids, tokens_per_word
+    from vecsearch.training.distillation import passage_views
+
+    tokenizer = load_tokenizer(resolve("default"))
+    passages = ["Aerodynamic heating of hypersonic re-entry vehicles (e.g. the X-15's nose-cone) at Mach 6.2: " * 5,
+                "a short  passage\twith odd spacing"]
+    counts = tokens_per_word(tokenizer, passages)
+    assert [len(c) for c in counts] == [len(p.split()) for p in passages]
+    assert [int(c.sum()) for c in counts] == [len(ids) for ids in token_ids(tokenizer, passages, 10_000)]
+
+    sampler = PseudoQueries(passages, ["a", "b"], np.random.default_rng(0))
+    views, passage_of = passage_views(sampler, 40, 20, tokenizer)
+    lengths = [len(ids) for ids in token_ids(tokenizer, views, 10_000)]
+    assert max(lengths) <= 20 and lengths[0] >= 20 - 6  # cut after the last whole word that fits
+    assert all(view in " ".join(passages[p].split()) for view, p in zip(views, passage_of))  # a run of its words
+    uncapped, _ = passage_views(sampler, 40, 0, tokenizer)
+    assert len(uncapped[0].split()) == 40  # 0: words only

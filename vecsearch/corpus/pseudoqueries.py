@@ -50,11 +50,16 @@ class PseudoQueries:
         start = int(self.rng.integers(0, len(words) - length + 1))
         return " ".join(words[start : start + length])
 
-    def window(self, passage: int, size: int) -> str:
-        """A random window of at most `size` words of a passage."""
+    def window(self, passage: int, size: int, word_tokens: np.ndarray | None = None, max_tokens: int = 0) -> str:
+        """A random window of at most `size` words of a passage - and, given how many tokens
+        each of its words makes (`word_tokens`), cut after at most `max_tokens` of them."""
         words = self.passages[passage].split()
         start = int(self.rng.integers(0, len(words) - size + 1)) if len(words) > size else 0
-        return " ".join(words[start : start + size])
+        end = min(start + size, len(words))
+        if word_tokens is not None and max_tokens:
+            within = np.cumsum(word_tokens[start:end]) <= max_tokens
+            end = start + max(1, int(within.sum()))  # the cumulative sum grows: a prefix holds
+        return " ".join(words[start:end])
 
 
 def subsample(count: int, limit: int, seed: int) -> np.ndarray:

@@ -119,12 +119,12 @@ def pool(states: torch.Tensor, finals: torch.Tensor, lengths: torch.Tensor, pool
     return (states * mask).sum(dim=1) / lengths[:, None].to(states.dtype)
 
 
-def pad_batch(sequences: list[list[int]], pad_id: int = PAD_ID) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token id lists into a (B, T) tensor; returns it with the lengths."""
+def pad_batch(sequences, pad_id: int = PAD_ID) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id sequences (lists or arrays) into a (B, T) tensor; returns it with the lengths."""
     lengths = torch.tensor([len(s) for s in sequences])
     ids = torch.full((len(sequences), int(lengths.max())), pad_id, dtype=torch.long)
     for row, sequence in enumerate(sequences):
-        ids[row, : len(sequence)] = torch.tensor(sequence)
+        ids[row, : len(sequence)] = torch.as_tensor(sequence)
     return ids, lengths
 
 

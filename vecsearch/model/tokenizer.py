@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 from tokenizers import (
     Tokenizer,
     decoders,
@@ -101,6 +102,22 @@ def token_ids(tokenizer: Tokenizer, texts: list[str], max_length: int) -> list[l
                 row = _read_further(tokenizer, text, limit, max_length)
             ids.append(row or [unk])
     return ids
+
+
+def tokens_per_word(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
+    """For each text, how many tokens each of its words (`str.split()`'s) becomes."""
+    counts = []
+    for start in range(0, len(texts), _ENCODE_BATCH):
+        batch = texts[start : start + _ENCODE_BATCH]
+        for text, encoding in zip(batch, tokenizer.encode_batch(batch)):
+            word_starts = [match.start() for match in _WORD.finditer(text)]
+            token_starts = [begin for begin, _ in encoding.offsets]
+            owner = np.searchsorted(word_starts, token_starts, side="right") - 1
+            counts.append(np.bincount(owner[owner >= 0], minlength=len(word_starts)))
+    return counts
+
+
+_WORD = re.compile(r"\S+")
 
 
 def _head(text: str, limit: int) -> str:

@@ -20,6 +20,7 @@ class TrainConfig:
     teacher_temperature: float = 0.1  # of the per-query max-normalised BM25 scores
     lexical_share: float = 0.0  # distillation: share of BM25's ranking in the target ranking
     distil_words: int = 96  # distillation: passages are seen as windows this long (0: whole), twice the steps
+    distil_tokens: int = 112  # distillation: ...and of at most this many tokens (0: words only), so batches pad little
     distil_negatives: bool = False  # distillation: one hard negative per query (teacher + BM25); 2x the step's cost
     embedding_init: str = "ppmi"  # "ppmi" (corpus co-occurrence + SVD) or "random"
     seed: int = 0

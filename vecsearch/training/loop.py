@@ -99,7 +99,9 @@ def optimize(encoder: RNNEncoder, step_loss, config: TrainConfig, show_progress:
     `restore(optimizer, schedule) -> (step, losses)`, called once, and
     `save(step, optimizer, schedule, losses)`, called every `checkpoint.every` steps and at the end.
     """
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    # fused: one kernel for every parameter, where the default spent ~11% of a distillation step
+    # updating the 30,522-row embedding table
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.learning_rate, weight_decay=0.01, fused=True)
     warmup = max(1, config.steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / config.steps))
