@@ -4,6 +4,7 @@ import random
 import pytest
 from click.testing import CliRunner
 
+from vecsearch import Retriever
 from vecsearch.cli import main
 
 from .conftest import TINY_STEPS, phrase_from
@@ -95,6 +96,25 @@ def test_long_work_prints_progress_lines_when_stderr_is_not_a_terminal(small_cor
     assert any(line.startswith("training: 6/6 steps (100%)") for line in lines), lines
     assert any(line.startswith("reading: 80 documents") for line in lines), lines
     assert not any("\r" in line for line in lines)
+
+
+def test_an_update_shows_progress_while_it_carries_passages_and_vectors_over(small_index, tmp_path, monkeypatch):
+    import shutil
+
+    import vecsearch.indexing as indexing
+    import vecsearch.progress as progress
+
+    index_dir = tmp_path / "idx"
+    shutil.copytree(small_index, index_dir)
+    monkeypatch.setattr(progress, "LOG_SECONDS", 0.0)  # a line at every update, not every 5 s
+    monkeypatch.setattr(indexing, "CARRY_ROWS", 10)  # as large as a million passages are, by this measure
+    added = json.dumps({"id": "new", "text": "glaciers carve valleys into mountains"}) + "\n"
+    result = CliRunner().invoke(main, ["index", "-", "-i", str(index_dir)], input=added)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    passages = Retriever.load(index_dir).manifest.counts.passages - 1
+    assert any(line.startswith(f"carrying over: {passages}/{passages} passages (100%)") for line in lines), lines
+    assert any(line.startswith(f"copying vectors: {passages}/{passages} vectors (100%)") for line in lines), lines
 
 
 def test_stdin_globs_and_files_of_other_types(tmp_path):

@@ -203,7 +203,7 @@ def write_version(
                 summary.documents, summary.passages = live.store.counts()
                 return summary
             with clock("carry"):
-                corpus = carry_over(changes, live, reuse, spool)
+                corpus = carry_over(changes, live, reuse, spool, options.show_progress)
             with clock("lexical"):
                 if reuse and not summary.changed:  # a move to another backend: the same passages, in order
                     lexical = _shared_lexical(live.directory, work)
@@ -356,15 +356,19 @@ def compare(incoming, live: _Live, reuse: bool, complete: bool, remove_ids, opti
     return _Changes(indexed, embedded, len(spool), removed, words, overlap)
 
 
-def carry_over(changes: _Changes, live: _Live, reuse: bool, spool: PassageSpool) -> _Corpus:
+def carry_over(changes: _Changes, live: _Live, reuse: bool, spool: PassageSpool, show_progress: bool = False) -> _Corpus:
     """Phase 2: what stays, after the new passages in `spool`: with its stored vectors if the
     encoder stays (encode_new copies them); else just its texts, to be embedded again."""
     indexed, embedded = changes.indexed, changes.embedded
     staying = indexed.keys() - changes.removed - {d.id for d in embedded}
     carried_ids: list[int] = []
     if staying:
+        live_passages = live.store.counts()[1]
+        passages = _progress(live.store.iter_passages(), show_progress and live_passages > CARRY_ROWS,
+                             "carrying over", total=live_passages, unit="passage")  # 30 s at a million
+
         def carried():
-            for live_id, passage in enumerate(live.store.iter_passages()):  # in id order: ids are 0..n-1
+            for live_id, passage in enumerate(passages):  # in id order: ids are 0..n-1
                 if passage.doc_id in staying:
                     carried_ids.append(live_id)
                     yield passage
@@ -410,9 +414,16 @@ def encode_new(encoder, corpus: _Corpus, live: _Live, reuse: bool, options: Buil
         progress.close()
     if encoded:
         _return_freed_memory()  # the token ids of every chunk, before the graph is built
-    if reuse and len(corpus.carried_ids):  # a chunk at a time: a million stored vectors are 1.5 GB in float32
+    carried = len(corpus.carried_ids) if reuse else 0
+    if carried:  # a chunk at a time: a million stored vectors are 1.5 GB in float32
+        copying = _progress(None, options.show_progress and carried > CARRY_ROWS, "copying vectors", total=carried,
+                            unit="vector")
         for stored in live.store.iter_vectors(corpus.carried_ids, CARRY_ROWS):
             vectors.append(stored)
+            if copying is not None:
+                copying.update(len(stored))
+        if copying is not None:
+            copying.close()
     return precision
 
 
