@@ -363,7 +363,7 @@ def carry_over(changes: _Changes, live: _Live, reuse: bool, spool: PassageSpool,
     staying = indexed.keys() - changes.removed - {d.id for d in embedded}
     carried_ids: list[int] = []
     if staying:
-        live_passages = live.store.counts()[1]
+        live_passages = live.store.counts()[1] if show_progress else 0  # a bar's total, for a large index
         passages = _progress(live.store.iter_passages(), show_progress and live_passages > CARRY_ROWS,
                              "carrying over", total=live_passages, unit="passage")  # 30 s at a million
 
@@ -403,15 +403,13 @@ def encode_new(encoder, corpus: _Corpus, live: _Live, reuse: bool, options: Buil
     ones' as stored - or, with a new encoder, those encoded too. Returns the precision."""
     precision = live.manifest.index.precision if reuse else encoding_precision(options.precision, encoder.config.cell)
     encoded = corpus.fresh if reuse else len(corpus.passages)
-    progress = _progress(None, options.show_progress and encoded > ENCODE_ROWS, "encoding", total=encoded,
-                         unit="passage")
+    chunked = encoded > ENCODE_ROWS  # one bar over the chunks; else the encoder's own
+    encoding = _progress(None, options.show_progress and chunked, "encoding", total=encoded, unit="passage")
     for start in range(0, encoded, ENCODE_ROWS):
         texts = corpus.texts[start : min(start + ENCODE_ROWS, encoded)]
-        vectors.append(_encode(encoder, texts, precision, options.show_progress and progress is None))
-        if progress is not None:
-            progress.update(len(texts))
-    if progress is not None:
-        progress.close()
+        vectors.append(_encode(encoder, texts, precision, options.show_progress and not chunked))
+        encoding.update(len(texts))
+    encoding.close()
     if encoded:
         _return_freed_memory()  # the token ids of every chunk, before the graph is built
     carried = len(corpus.carried_ids) if reuse else 0
@@ -420,10 +418,8 @@ def encode_new(encoder, corpus: _Corpus, live: _Live, reuse: bool, options: Buil
                             unit="vector")
         for stored in live.store.iter_vectors(corpus.carried_ids, CARRY_ROWS):
             vectors.append(stored)
-            if copying is not None:
-                copying.update(len(stored))
-        if copying is not None:
-            copying.close()
+            copying.update(len(stored))
+        copying.close()
     return precision
 
 
@@ -652,9 +648,7 @@ def _link_files(source: Path, target: Path, names) -> None:
 
 
 def _progress(items, enabled: bool, description: str, total: int | None = None, unit: str = "document"):
-    """`items` with a progress bar if `enabled` (or, given no items, a bar to update by hand, or None)."""
-    if not enabled:
-        return items
+    """`items` with a progress bar (or, given no items, a bar to update by hand), silent unless `enabled`."""
     from .progress import progress
 
-    return progress(items, total=total, description=description, unit=unit)
+    return progress(items, total=total, description=description, unit=unit, enabled=enabled)

@@ -24,10 +24,14 @@ class _Lines:
         self.stream.flush()
 
 
-def progress(items=None, *, total: int | None = None, description: str, unit: str = "it", leave: bool = False):
-    """A tqdm over `items` (or one to `update` by hand, with `total`), drawn as the output allows."""
+def progress(items=None, *, total: int | None = None, description: str, unit: str = "it", leave: bool = False,
+             enabled: bool = True):
+    """A tqdm over `items` (or one to `update` by hand, with `total`), drawn as the output allows;
+    silent if not `enabled` (it then passes `items` through and ignores updates)."""
     from tqdm.auto import tqdm
 
+    if not enabled:
+        return tqdm(items, total=total, disable=True)
     stream = sys.stderr
     if stream is not None and stream.isatty():
         return tqdm(items, total=total, desc=description, unit=unit, leave=leave)

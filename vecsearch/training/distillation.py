@@ -129,19 +129,15 @@ def teacher_vectors(teacher, texts: list[str], show_progress: bool) -> torch.Ten
     first - each batch pads to its longest text - with progress in a terminal and in a log."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     vectors = np.empty((len(texts), teacher_dimension(teacher)), dtype=np.float32)
-    bar = None
-    if show_progress:
-        from ..progress import progress
+    from ..progress import progress
 
-        bar = progress(total=len(texts), description="teacher", unit="text", leave=True)
+    bar = progress(total=len(texts), description="teacher", unit="text", leave=True, enabled=show_progress)
     for start in range(0, len(order), TEACHER_CHUNK):
         rows = order[start : start + TEACHER_CHUNK]
         vectors[rows] = teacher.encode([texts[i] for i in rows], batch_size=64, normalize_embeddings=True,
                                        show_progress_bar=False)
-        if bar is not None:
-            bar.update(len(rows))
-    if bar is not None:
-        bar.close()
+        bar.update(len(rows))
+    bar.close()
     return torch.from_numpy(vectors)
 
 

@@ -351,11 +351,10 @@ def write_collection(
         index_params.add_index(field_name="vector", index_type=index["index_type"], metric_type=METRIC,
                                params=index["params"])
         client.create_collection(name, schema=schema, index_params=index_params, consistency_level="Strong")
-        shown = None
-        if show_progress and count > INSERT_BATCH:
-            from ...progress import progress
+        from ...progress import progress
 
-            shown = progress(total=count, description="Milvus insert", unit="passage")
+        shown = progress(total=count, description="Milvus insert", unit="passage",
+                         enabled=show_progress and count > INSERT_BATCH)
         for start in range(0, count, INSERT_BATCH):  # vectors and passages: arrays, or spools read a batch at a time
             batch = np.ascontiguousarray(vectors[start : start + INSERT_BATCH], dtype=np.float32)
             rows = [
@@ -365,10 +364,8 @@ def write_collection(
                 for i, p in enumerate(passages[start : start + INSERT_BATCH])
             ]
             client.insert(name, rows)
-            if shown is not None:
-                shown.update(len(rows))
-        if shown is not None:
-            shown.close()
+            shown.update(len(rows))
+        shown.close()
         client.flush(name)  # sealed and persisted before CURRENT names the version
     return section
 
